@@ -1,0 +1,193 @@
+"""Case files: one YAML entry per row of a vendor's compatibility table.
+
+A case file reads like the vendor's table: ``table`` names it, each entry names its ``row``,
+what each known profile declares for it (in the vendor's own words), the probe request and
+the oracle that decides. Everything is validated before a single request is sent; a broken
+file stops the run with the file, the line and what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformance.results import Declared
+from conformance.yamlfile import InputError, load, plain, validate
+
+SCHEMAS = Path(__file__).parent / "schemas"
+CASE_SCHEMA = json.loads((SCHEMAS / "case.schema.json").read_text())
+PROFILE_SCHEMA = json.loads((SCHEMAS / "profile.schema.json").read_text())
+# Files in the cases directory that are not case files.
+NOT_CASE_FILES = {"settings.yaml"}
+
+
+@dataclass
+class Case:
+    id: str
+    table: str
+    row: str
+    oracle: str
+    variant: str | None = None
+    declared: dict[str, Any] = field(default_factory=dict)  # profile -> str | {status, says, ...}
+    probe: dict[str, Any] = field(default_factory=dict)
+    control: dict[str, Any] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    needs: list[str] = field(default_factory=list)
+    why: str = ""
+    file: Path | None = None
+    line: int = 0
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass
+class Profile:
+    """A vendor's declared table: where it was read, and how its words map to statuses."""
+
+    name: str
+    title: str
+    source: dict[str, str]
+    vocabulary: dict[str, str]
+    implies: str | None = None
+    implies_note: str = ""
+
+    def status_of(self, words: str) -> Declared | None:
+        if words in self.vocabulary:
+            return Declared(self.vocabulary[words])
+        try:
+            return Declared(words)
+        except ValueError:
+            return None
+
+
+def load_profiles(profiles_dir: Path) -> dict[str, Profile]:
+    out = {}
+    for path in sorted(profiles_dir.glob("*.yaml")):
+        doc = load(path)
+        validate(doc, PROFILE_SCHEMA, path, "profile")
+        doc = plain(doc)
+        if doc["name"] != path.stem:
+            raise InputError(f"{path}:1: profile name {doc['name']!r} must match the file name")
+        out[doc["name"]] = Profile(
+            name=doc["name"],
+            title=doc.get("title", doc["name"]),
+            source=doc["source"],
+            vocabulary=doc.get("vocabulary", {}),
+            implies=doc.get("implies"),
+            implies_note=doc.get("implies_note", ""),
+        )
+    for prof in out.values():
+        if prof.implies and prof.implies not in out:
+            raise InputError(f"{profiles_dir / prof.name}.yaml: implies unknown profile {prof.implies!r}")
+    return out
+
+
+def case_files(cases_dir: Path) -> list[Path]:
+    return sorted(p for p in cases_dir.glob("*.yaml") if p.name not in NOT_CASE_FILES)
+
+
+def load_file(path: Path, oracle_names: set[str], profiles: dict[str, Profile]) -> list[Case]:
+    doc = load(path)
+    validate(doc, CASE_SCHEMA, path, "case file")
+    out = []
+    for entry in doc["rows"]:
+        line = getattr(entry, "line", 0)
+        case = Case(
+            id=entry["id"],
+            table=doc["table"],
+            row=entry["row"],
+            oracle=entry["oracle"],
+            variant=entry.get("variant"),
+            declared=plain(entry.get("declared", {})),
+            probe=plain(entry.get("probe", {})),
+            control=plain(entry["control"]) if "control" in entry else None,
+            params=plain(entry.get("params", {})),
+            needs=list(entry.get("needs", [])),
+            why=entry.get("why", ""),
+            file=path,
+            line=line,
+        )
+        if case.oracle not in oracle_names:
+            known = ", ".join(sorted(oracle_names))
+            raise InputError(
+                f"{path}:{entry.key_lines.get('oracle', line)}: case {case.id}: unknown oracle "
+                f"{case.oracle!r}; known oracles: {known}"
+            )
+        for prof_name, decl in case.declared.items():
+            dline = entry.key_lines.get("declared", line)
+            if prof_name not in profiles:
+                raise InputError(
+                    f"{path}:{dline}: case {case.id}: declared for unknown profile {prof_name!r}; "
+                    f"known profiles: {', '.join(sorted(profiles))} (add cases/profiles/{prof_name}.yaml)"
+                )
+            words = decl if isinstance(decl, str) else decl.get("says") or decl.get("status")
+            if profiles[prof_name].status_of(words) is None and (
+                isinstance(decl, str) or "status" not in decl
+            ):
+                raise InputError(
+                    f"{path}:{dline}: case {case.id}: profile {prof_name!r} declares {words!r}, which "
+                    f"is neither a status ({', '.join(d.value for d in Declared)}) nor a word in "
+                    f"that profile's vocabulary; add it to cases/profiles/{prof_name}.yaml"
+                )
+        out.append(case)
+    return out
+
+
+def load_all(cases_dir: Path, oracle_names: set[str]) -> tuple[list[Case], dict[str, Profile]]:
+    """Every case and profile under ``cases_dir``, validated; ids are unique."""
+    if not cases_dir.is_dir():
+        raise InputError(f"cases directory {cases_dir} does not exist (see --cases-dir)")
+    profiles = load_profiles(cases_dir / "profiles")
+    cases: list[Case] = []
+    seen: dict[str, Case] = {}
+    for path in case_files(cases_dir):
+        for case in load_file(path, oracle_names, profiles):
+            if case.id in seen:
+                raise InputError(
+                    f"{case.where}: duplicate case id {case.id!r} (first at {seen[case.id].where})"
+                )
+            seen[case.id] = case
+            cases.append(case)
+    return cases, profiles
+
+
+def declared_for(case: Case, profile_name: str, profiles: dict[str, Profile]) -> dict[str, Any]:
+    """What ``profile_name`` declares for ``case``, with its source.
+
+    A profile that ``implies`` another (e.g. "Anthropic-compatible" with no row-level table)
+    inherits that profile's row, flagged ``implied`` so the report can tell it apart.
+    """
+    prof = profiles.get(profile_name)
+    if prof is None:
+        return {"status": Declared.UNDOCUMENTED.value, "says": None, "profile": profile_name}
+    chain = [(prof, False)]
+    if prof.implies:
+        chain.append((profiles[prof.implies], True))
+    for source_prof, implied in chain:
+        decl = case.declared.get(source_prof.name)
+        if decl is None:
+            continue
+        if isinstance(decl, str):
+            decl = {"says": decl}
+        status = decl.get("status") or source_prof.status_of(decl["says"]).value
+        out = {
+            "status": status,
+            "says": decl.get("says", status),
+            "profile": profile_name,
+            "implied": implied,
+            "source": decl.get("source") or source_prof.source,
+        }
+        if implied:
+            out["says"] = f"{out['says']} (implied: {prof.implies_note or prof.implies})"
+        return out
+    return {
+        "status": Declared.UNDOCUMENTED.value,
+        "says": None,
+        "profile": profile_name,
+        "implied": False,
+        "source": prof.source,
+    }

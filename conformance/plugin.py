@@ -1,0 +1,224 @@
+"""The pytest plugin: glue between pytest and the modules that do the work.
+
+Registered through the ``pytest11`` entry point. With ``--target`` it collects the case
+files under ``cases/`` as one item per (target, case); without it, it stays out of the way.
+Results travel from xdist workers to the controller in ``user_properties`` (JSON-safe), and
+the controller alone writes ``results.json``, so ``pytest -n auto`` gives one whole file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RESULT_KEY = "anthropic_conformance_result"
+MODES = ("live", "record", "replay")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("anthropic-conformance")
+    group.addoption("--target", action="append", default=[], metavar="NAME",
+                    help="target(s) to test (repeatable or comma-separated), from cases/targets/")
+    group.addoption("--base-url", metavar="URL", help="override the target's base URL")
+    group.addoption("--api-key-env", metavar="VAR", help="override the variable holding the key")
+    group.addoption("--model", metavar="NAME", help="override the target's model")
+    group.addoption("--mode", choices=MODES, default="live",
+                    help="live: call the endpoint; record: call it and write cassettes; "
+                         "replay: serve cassettes offline (default: live)")
+    group.addoption("--report-dir", default="reports", metavar="DIR",
+                    help="where results.json (and the matrix) go (default: reports/)")
+    group.addoption("--cases-dir", default=None, metavar="DIR",
+                    help="case files (default: <rootdir>/cases)")
+    group.addoption("--cassette-dir", default=None, metavar="DIR",
+                    help="cassettes (default: <rootdir>/cassettes)")
+
+
+class State:
+    """Everything the plugin loaded at configure time, shared by the items of one process."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        from conformance import cases, oracles, runner, targets
+        from conformance.results import RunInfo, now_iso
+        from conformance.yamlfile import InputError
+
+        root = Path(config.rootpath)
+        opt = config.option
+        self.mode: str = opt.mode
+        self.cases_dir = Path(opt.cases_dir) if opt.cases_dir else root / "cases"
+        self.cassette_dir = Path(opt.cassette_dir) if opt.cassette_dir else root / "cassettes"
+        self.report_dir = Path(opt.report_dir)
+        if not self.report_dir.is_absolute():
+            self.report_dir = Path(config.invocation_params.dir) / self.report_dir
+        names = [n.strip() for arg in opt.target for n in arg.split(",") if n.strip()]
+        try:
+            self.cases, self.profiles = cases.load_all(self.cases_dir, set(oracles.ORACLES))
+            self.targets = targets.resolve(names, self.cases_dir / "targets")
+            overrides = {"--base-url": opt.base_url, "--model": opt.model, "--api-key-env": opt.api_key_env}
+            given = [flag for flag, value in overrides.items() if value]
+            if given and len(self.targets) > 1:
+                raise InputError(f"{', '.join(given)} apply to one target; got {len(self.targets)}")
+            for t in self.targets:
+                t.base_url = opt.base_url or t.base_url
+                t.model = opt.model or t.model
+                t.api_key_env = opt.api_key_env or t.api_key_env
+            self.keys = {t.name: t.api_key(required=self.mode != "replay") for t in self.targets}
+        except InputError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        self.settings = runner.load_settings(self.cases_dir / "settings.yaml")
+        self.by_file: dict[Path, list[Any]] = {}
+        for case in self.cases:
+            self.by_file.setdefault(case.file.resolve(), []).append(case)
+        self.clients: dict[str, Any] = {}
+        self.results: list[dict[str, Any]] = []
+        self.run = RunInfo(
+            suite_version=__import__("conformance").__version__,
+            mode=self.mode,
+            targets=[{"name": t.name, "base_url_host": t.host, "model": t.model, "profile": t.profile}
+                     for t in self.targets],
+            started=now_iso(),
+        )
+
+    def client(self, target: Any) -> Any:
+        from conformance import runner
+
+        if target.name not in self.clients:
+            key = self.keys[target.name]
+            if self.mode == "replay" and target.api_key_env:
+                key = "replay-placeholder-key"  # scrubbed to the same placeholder as recorded
+            self.clients[target.name] = runner.make_client(target, self.settings, key)
+        return self.clients[target.name]
+
+
+def _state(config: pytest.Config) -> State | None:
+    return getattr(config, "_anthropic_conformance", None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "conformance: a conformance case (one row × one target)")
+    if config.option.target:
+        config._anthropic_conformance = State(config)  # type: ignore[attr-defined]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    state = _state(config)
+    if state is None:
+        return None
+    names = ", ".join(f"{t.name} ({t.host}, {t.model})" for t in state.targets)
+    return [f"anthropic-conformance: mode={state.mode}; targets: {names}; {len(state.cases)} cases"]
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    state = _state(parent.config)
+    if state is None or file_path.suffix != ".yaml":
+        return None
+    if file_path.resolve() in state.by_file:
+        return CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
+class CaseFile(pytest.File):
+    def collect(self) -> Any:
+        state = _state(self.config)
+        assert state is not None
+        for case in state.by_file[self.path.resolve()]:
+            for target in state.targets:
+                yield CaseItem.from_parent(self, name=f"{case.id}[{target.name}]", case=case, target=target)
+
+
+class CaseFailure(Exception):
+    """A row whose observation contradicts its declaration (or whose endpoint failed)."""
+
+
+class CaseItem(pytest.Item):
+    def __init__(self, *, case: Any, target: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.target = target
+        self.add_marker(pytest.mark.conformance)
+
+    def runtest(self) -> None:
+        from conformance import runner
+
+        state = _state(self.config)
+        assert state is not None
+        secrets = [k for k in state.keys.values() if k]
+        result = runner.run_case(
+            self.case, self.target, state.client(self.target), state.settings, state.profiles,
+            mode=state.mode, cassette_dir=state.cassette_dir, secrets=secrets,
+        )
+        self.user_properties.append((RESULT_KEY, json.dumps(result.to_dict())))
+        text = runner.describe(result)
+        if result.outcome == "pass":
+            return
+        if result.outcome == "inconclusive":
+            pytest.skip(f"inconclusive: {result.message}")
+        raise CaseFailure(text)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, CaseFailure):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, max(self.case.line - 1, 0), f"{self.case.id} [{self.target.name}]"
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Runs in the controller for xdist reports too. The result is attached during the call
+    # phase; teardown reports carry the same properties, so take each result exactly once.
+    if report.when != "call":
+        return
+    for key, value in getattr(report, "user_properties", []):
+        if key == RESULT_KEY:
+            _collected.append(json.loads(value))
+
+
+_collected: list[dict[str, Any]] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = _state(session.config)
+    if state is None:
+        return
+    for client in state.clients.values():
+        client.close()
+    if hasattr(session.config, "workerinput"):
+        return  # xdist worker: the controller writes the file
+    from conformance import results
+    from conformance.results import now_iso
+
+    state.run.finished = now_iso()
+    expected = len(state.cases) * len(state.targets)
+    selected = session.testscollected
+    state.run.complete = exitstatus in (0, 1) and len(_collected) >= min(selected, expected) > 0
+    doc = results.build_document(state.run, list(_collected))
+    path = state.report_dir / "results.json"
+    results.write_results(path, doc)
+    if state.mode == "record":
+        from conformance import recording
+
+        for t in state.targets:
+            recording.write_provenance(state.cassette_dir, t.name, {
+                "target": t.name, "base_url_host": t.host, "model": t.model,
+                "suite_version": state.run.suite_version, "recorded": state.run.finished,
+                "cases": sorted(r["id"] for r in _collected if r["target"] == t.name),
+            })
+    session.config._anthropic_conformance_results = path  # type: ignore[attr-defined]
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = _state(config)
+    if state is None:
+        return
+    counts: dict[str, int] = {}
+    for r in _collected:
+        counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+    path = getattr(config, "_anthropic_conformance_results", None)
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no rows run"
+    terminalreporter.write_sep("-", "anthropic-conformance")
+    terminalreporter.write_line(f"rows: {summary}")
+    if path:
+        terminalreporter.write_line(f"results: {path}")

@@ -1,0 +1,183 @@
+"""Building probe requests: the body every probe starts from, nonces and fillers.
+
+Everything a probe sends is a pure function of the case id, the target and the settings, so a
+recorded run replays byte-for-byte: nonces are derived from the case id, never random.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import re
+import struct
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.client import Client, Exchange
+
+PLACEHOLDER = re.compile(r"\{\{([A-Z_]+[0-9]*)\}\}")
+# Plain, neutral words for filler text: the size matters, not the meaning.
+WORDS = (
+    "river stone garden window paper orange market winter bridge candle forest silver "
+    "harbor pencil meadow ladder cotton valley mirror copper basket island lantern "
+    "marble engine feather castle pillow rocket saddle ticket violin wagon anchor "
+    "blanket button cabin canyon carpet circle clover desert engine fabric falcon "
+    "fountain glacier hammer helmet jacket kettle ribbon"
+).split()
+
+
+def nonce(case_id: str, label: str) -> str:
+    """An unguessable but deterministic code such as ``ZQ4KD7PX``."""
+    digest = hashlib.sha256(f"{case_id}/{label}".encode()).digest()
+    return "ZQ" + base64.b32encode(digest).decode()[:6]
+
+
+def filler(case_id: str, words: int) -> str:
+    digest = hashlib.sha256(case_id.encode()).digest()
+    out = []
+    for i in range(words):
+        out.append(WORDS[(digest[i % len(digest)] + i * 7) % len(WORDS)])
+    return " ".join(out) + "."
+
+
+def png(rgb: tuple[int, int, int], size: int = 16) -> str:
+    """A solid-colour PNG, base64: real image bytes without an image library."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\x00" + bytes(rgb) * size
+    raw = zlib.compress(row * size)
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+    return base64.b64encode(data).decode()
+
+
+@dataclass
+class Settings:
+    raw: dict[str, Any]
+
+    def get(self, dotted: str, default: Any = None) -> Any:
+        node: Any = self.raw
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+
+def _truncate(value: Any, limit: int = 160) -> Any:
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + f"...(+{len(value) - limit} chars)"
+    if isinstance(value, dict):
+        return {k: _truncate(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_truncate(v, limit) for v in value]
+    return value
+
+
+@dataclass
+class Probe:
+    """What an oracle uses to talk to the target: builds bodies, sends, keeps the record."""
+
+    case_id: str
+    model: str
+    extra_body: dict[str, Any]
+    client: Client
+    settings: Settings
+    features: dict[str, bool] = field(default_factory=dict)
+    exchanges: list[tuple[str, Exchange]] = field(default_factory=list)
+
+    def nonce(self, label: str = "K") -> str:
+        return nonce(self.case_id, label)
+
+    def resolve(self, value: Any, trial: int = 0) -> Any:
+        """Replace ``{{K}}``-style placeholders (per trial) in every string of ``value``."""
+        if isinstance(value, str):
+            return PLACEHOLDER.sub(lambda m: self._placeholder(m.group(1), trial), value)
+        if isinstance(value, dict):
+            return {k: self.resolve(v, trial) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v, trial) for v in value]
+        return value
+
+    def _placeholder(self, name: str, trial: int) -> str:
+        if name == "FILLER":
+            return filler(self.case_id, self.settings.get("token_diff.filler_words", 160))
+        if name == "FILLER_LONG":
+            return filler(self.case_id + "/long", self.settings.get("cache.filler_words", 1400))
+        if name.startswith("PNG_"):
+            colours = {"PNG_RED": (220, 20, 20), "PNG_GREEN": (20, 200, 20), "PNG_BLUE": (20, 20, 220)}
+            return png(colours.get(name, (128, 128, 128)))
+        if name == "MODEL":
+            return self.model
+        return self.nonce(f"{name}/{trial}")
+
+    def body(self, *layers: dict[str, Any] | None, trial: int = 0) -> dict[str, Any]:
+        """The base body, the target's extra fields, then each layer; None deletes a key."""
+        out: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": self.settings.get("max_tokens", 16),
+        }
+        out.update(copy.deepcopy(self.extra_body))
+        for layer in layers:
+            for key, value in (layer or {}).items():
+                if key == "prompt":
+                    out["messages"] = [{"role": "user", "content": value}]
+                elif value is None:
+                    out.pop(key, None)
+                else:
+                    out[key] = copy.deepcopy(value)
+        out.setdefault("messages", [{"role": "user", "content": self.settings.get("prompt")}])
+        return self.resolve(out, trial)
+
+    def send(self, label: str, body: Any, **kwargs: Any) -> Exchange:
+        ex = self.client.send(body, **kwargs)
+        self.exchanges.append((label, ex))
+        return ex
+
+    def count(self, label: str, body: dict[str, Any]) -> tuple[int | None, Exchange]:
+        """Prompt tokens of ``body``: count_tokens where the target has it, else usage."""
+        if self.features.get("count_tokens"):
+            counted = {k: v for k, v in body.items() if k not in NOT_COUNTED}
+            ex = self.send(label, counted, path="/v1/messages/count_tokens")
+            if ex.ok and isinstance(ex.json, dict) and isinstance(ex.json.get("input_tokens"), int):
+                return ex.json["input_tokens"], ex
+            if ex.client_error and ex.status != 404:
+                return None, ex
+        from conformance.client import prompt_tokens
+
+        body = dict(body, max_tokens=1)
+        body.pop("stream", None)
+        ex = self.send(label, body)
+        msg = ex.message() if ex.ok else None
+        return prompt_tokens(msg.get("usage") if msg else None), ex
+
+    def evidence_requests(self) -> list[dict[str, Any]]:
+        """Each exchange as evidence: label, request (long strings cut) and what came back."""
+        out = []
+        for label, ex in self.exchanges:
+            item = {"label": label, "path": ex.path, **ex.summary()}
+            item["request"] = _truncate(ex.request_body)
+            extra = {
+                k: v
+                for k, v in ex.request_headers.items()
+                if k.startswith("anthropic-") or k in ("x-api-key", "authorization")
+            }
+            if extra:
+                item["headers"] = extra
+            out.append(item)
+        return out
+
+
+# count_tokens takes the create body minus the fields that only affect generation.
+NOT_COUNTED = {"max_tokens", "stream", "metadata", "stop_sequences", "service_tier", "temperature",
+               "top_p", "top_k", "container", "mcp_servers"}
+
+
+def canonical(body: Any) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))

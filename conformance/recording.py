@@ -1,0 +1,157 @@
+"""Cassettes: record real endpoints once, replay them offline byte-for-byte.
+
+One cassette per (target, case) at ``cassettes/<target>/<case-id>.yaml``, named from the case
+id (stable across pytest versions). Requests match on method, path, query, the JSON body and
+the few headers the cases vary (auth, anthropic-version, anthropic-beta) — never on host,
+port or user-agent noise, so a recording made on one port replays on any. Secrets are
+scrubbed before anything is written; a re-recorded cassette replaces the old one atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from conformance.client import WRONG_KEY
+
+REDACTED = "<redacted>"
+# Request headers whose value decides what a case tests; compared (after scrubbing) in replay.
+MATCHED_HEADERS = ("x-api-key", "authorization", "anthropic-version", "anthropic-beta")
+CREDENTIAL_HEADERS = ("x-api-key", "authorization", "cookie", "proxy-authorization")
+# Response headers that identify an account or a request: dropped before writing.
+DROPPED_RESPONSE_HEADERS = {
+    "set-cookie", "request-id", "x-request-id", "anthropic-organization-id", "openai-organization",
+    "cf-ray", "x-litellm-call-id", "x-litellm-key-spend", "llm_provider-x-request-id",
+}
+
+
+class CassetteMissing(Exception):
+    """Replay found no cassette (or no matching request in it)."""
+
+
+def cassette_path(cassette_dir: Path, target: str, case_id: str) -> Path:
+    return cassette_dir / target / f"{case_id}.yaml"
+
+
+def record_command(target: str, case_id: str) -> str:
+    return f"pytest --target {target} --mode record -k '{case_id}[{target}]'"
+
+
+def scrub_value(name: str, value: str) -> str:
+    """Credential header values become a placeholder; the public wrong key stays as it is."""
+    if name.lower() == "authorization":
+        scheme, _, token = value.partition(" ")
+        return value if token == WRONG_KEY else f"{scheme} {REDACTED}"
+    return value if value == WRONG_KEY else REDACTED
+
+
+def _scrub_request(request: Any) -> Any:
+    for name in list(request.headers):
+        if name.lower() in CREDENTIAL_HEADERS:
+            request.headers[name] = scrub_value(name, request.headers[name])
+    return request
+
+
+def _response_scrubber(secrets: list[str]) -> Any:
+    def scrub(response: dict[str, Any]) -> dict[str, Any]:
+        headers = response.get("headers", {})
+        for name in list(headers):
+            if name.lower() in DROPPED_RESPONSE_HEADERS or name.lower() in CREDENTIAL_HEADERS:
+                del headers[name]
+        body = response.get("body", {})
+        data = body.get("string")
+        if isinstance(data, (bytes, str)):
+            for secret in secrets:
+                if secret:
+                    data = data.replace(secret.encode() if isinstance(data, bytes) else secret, REDACTED.encode() if isinstance(data, bytes) else REDACTED)
+            body["string"] = data
+        return response
+
+    return scrub
+
+
+def _json_body(request: Any) -> Any:
+    raw = request.body or b""
+    if isinstance(raw, str):
+        raw = raw.encode()
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return raw
+
+
+def _match_body(r1: Any, r2: Any) -> None:
+    assert _json_body(r1) == _json_body(r2), "request bodies differ"
+
+
+def _match_headers(r1: Any, r2: Any) -> None:
+    for name in MATCHED_HEADERS:
+        v1, v2 = r1.headers.get(name), r2.headers.get(name)
+        v1 = scrub_value(name, v1) if v1 and name in CREDENTIAL_HEADERS else v1
+        v2 = scrub_value(name, v2) if v2 and name in CREDENTIAL_HEADERS else v2
+        assert v1 == v2, f"header {name} differs: {v1!r} != {v2!r}"
+
+
+def _vcr(secrets: list[str], record_mode: str) -> Any:
+    import vcr
+
+    v = vcr.VCR(
+        record_mode=record_mode,
+        match_on=["method", "path", "query", "conformance_body", "conformance_headers"],
+        before_record_request=_scrub_request,
+        before_record_response=_response_scrubber(secrets),
+        decode_compressed_response=True,
+        allow_playback_repeats=False,
+    )
+    v.register_matcher("conformance_body", _match_body)
+    v.register_matcher("conformance_headers", _match_headers)
+    return v
+
+
+@contextlib.contextmanager
+def cassette(mode: str, path: Path, secrets: list[str]) -> Iterator[None]:
+    """Live: nothing. Record: write ``path`` fresh. Replay: serve ``path`` or fail loudly."""
+    if mode == "live":
+        yield
+        return
+    if mode == "replay":
+        if not path.exists():
+            raise CassetteMissing(f"no cassette at {path}")
+        with _vcr(secrets, "none").use_cassette(str(path)):
+            yield
+        return
+    if mode == "record":
+        # Record into a scratch file beside the real one, then rename: re-recording replaces
+        # the old cassette atomically and an interrupted case leaves no half cassette.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".recording-") as scratch_dir:
+            scratch = Path(scratch_dir) / path.name
+            with _vcr(secrets, "all").use_cassette(str(scratch)):
+                yield
+            if scratch.exists():
+                os.replace(scratch, path)
+        return
+    raise ValueError(f"unknown mode {mode!r}")
+
+
+def is_mismatch(exc: BaseException) -> bool:
+    """True for vcrpy's "no recorded request matches" error (a stale cassette)."""
+    return type(exc).__name__ == "CannotOverwriteExistingCassetteException"
+
+
+def write_provenance(cassette_dir: Path, target: str, info: dict[str, Any]) -> Path:
+    """``cassettes/<target>/_provenance.yaml``: what was recorded, where, when, with what."""
+    import yaml
+
+    path = cassette_dir / target / "_provenance.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".provenance-", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        yaml.safe_dump(info, fh, sort_keys=False)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,128 @@
+"""Run one case against one target and turn what happened into a Result.
+
+Kept apart from the pytest glue so it can be driven and tested without pytest. Nothing here
+raises for endpoint trouble: a failing endpoint gives an ``error`` verdict for that row and
+the run goes on.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from conformance import recording
+from conformance.cases import Case, Profile, declared_for
+from conformance.client import Client, Limits
+from conformance.oracles import ORACLES, Observation
+from conformance.probe import Probe, Settings
+from conformance.results import Declared, Observed, Outcome, Result, decide_outcome
+from conformance.targets import Target
+from conformance.yamlfile import load, plain
+
+
+def load_settings(path: Path) -> Settings:
+    return Settings(plain(load(path)) if path.exists() else {})
+
+
+def make_client(target: Target, settings: Settings, api_key: str | None, **kwargs: Any) -> Client:
+    lim = settings.get("limits", {}) or {}
+    limits = Limits(**{k: v for k, v in lim.items() if k in Limits.__dataclass_fields__})
+    return Client(
+        target.base_url,
+        auth_style=target.auth,
+        api_key=api_key,
+        default_headers=target.headers,
+        limits=limits,
+        **kwargs,
+    )
+
+
+def run_case(
+    case: Case,
+    target: Target,
+    client: Client,
+    settings: Settings,
+    profiles: dict[str, Profile],
+    *,
+    mode: str = "live",
+    cassette_dir: Path | None = None,
+    secrets: list[str] | None = None,
+) -> Result:
+    declared = declared_for(case, target.profile, profiles)
+    probe = Probe(
+        case_id=case.id,
+        model=target.model,
+        extra_body=target.extra_body,
+        client=client,
+        settings=settings,
+        features=target.features,
+    )
+    before = (client.requests, client.input_tokens, client.output_tokens)
+    started = time.monotonic()
+    cassette = recording.cassette_path(cassette_dir or Path("cassettes"), target.name, case.id)
+    try:
+        with recording.cassette(mode, cassette, secrets or []):
+            obs = ORACLES[case.oracle](probe, case)
+    except recording.CassetteMissing as exc:
+        obs = Observation(
+            Observed.ERROR,
+            f"{exc}; record it with: {recording.record_command(target.name, case.id)}",
+        )
+    except Exception as exc:
+        if recording.is_mismatch(exc):
+            obs = Observation(
+                Observed.ERROR,
+                f"cassette {cassette} has no recorded answer for this request (stale: the probe "
+                f"changed since it was recorded); re-record with: "
+                f"{recording.record_command(target.name, case.id)}",
+            )
+        else:
+            obs = Observation(
+                Observed.ERROR,
+                f"internal error in oracle {case.oracle!r}: {type(exc).__name__}: {exc}",
+                {"traceback": traceback.format_exc(limit=6)[-2000:]},
+            )
+    status = Declared(declared["status"]) if declared else None
+    outcome, reason = decide_outcome(status, obs.observed)
+    evidence = dict(obs.evidence)
+    evidence["requests"] = probe.evidence_requests()
+    if case.why:
+        evidence.setdefault("why", case.why)
+    return Result(
+        id=case.id,
+        target=target.name,
+        table=case.table,
+        row=case.row,
+        variant=case.variant,
+        declared=declared,
+        observed=obs.observed.value,
+        outcome=outcome.value,
+        evidence=evidence,
+        message=f"{obs.message} — {reason}",
+        duration_ms=int((time.monotonic() - started) * 1000),
+        requests=client.requests - before[0],
+        input_tokens=client.input_tokens - before[1],
+        output_tokens=client.output_tokens - before[2],
+    )
+
+
+def describe(result: Result) -> str:
+    """The text pytest shows for a row: declared vs observed and the evidence in brief."""
+    decl = result.declared or {}
+    says = decl.get("says") or decl.get("status") or "nothing"
+    lines = [
+        f"{result.id} [{result.target}]: {result.outcome.upper()}",
+        f"  declared: {says} ({decl.get('status', 'undocumented')})",
+        f"  observed: {result.observed}",
+        f"  because:  {result.message}",
+    ]
+    for item in result.evidence.get("requests", [])[:8]:
+        brief = {k: v for k, v in item.items() if k not in ("request", "headers", "path")}
+        lines.append(f"  - {brief}")
+    return "\n".join(lines)
+
+
+def outcome_of(result: Result) -> Outcome:
+    return Outcome(result.outcome)

@@ -1,0 +1,96 @@
+"""Targets: the endpoints under test, described in YAML (``cases/targets/<name>.yaml``).
+
+A target is connection settings plus the profile it declares. A new provider is one YAML
+file, no Python: base URL, auth style, the variable that holds the key, the model, body
+fields every probe needs, concurrency limits and which declared profile to check against.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from conformance.yamlfile import InputError, load, plain, validate
+
+SCHEMA = json.loads((Path(__file__).parent / "schemas" / "target.schema.json").read_text())
+
+
+@dataclass
+class Target:
+    name: str
+    title: str
+    base_url: str
+    auth: str  # "x-api-key" | "bearer" | "none"
+    api_key_env: str | None
+    model: str
+    profile: str
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    concurrency: int = 2
+    requests_per_minute: int | None = None
+    features: dict[str, bool] = field(default_factory=dict)  # count_tokens, models, ...
+    notes: str = ""
+    path: Path | None = None
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc
+
+    def api_key(self, required: bool) -> str | None:
+        """The key from the environment; keys are never read from files."""
+        if not self.api_key_env:
+            return None
+        value = os.environ.get(self.api_key_env)
+        if not value and required:
+            raise InputError(
+                f"target {self.name!r} needs an API key: set the environment variable "
+                f"{self.api_key_env} (or pass --api-key-env VAR), or replay cassettes "
+                f"with --mode replay"
+            )
+        return value or None
+
+
+def load_target(path: Path) -> Target:
+    doc = load(path)
+    validate(doc, SCHEMA, path, "target")
+    doc = plain(doc)
+    if doc["name"] != path.stem:
+        raise InputError(f"{path}:1: target name {doc['name']!r} must match the file name")
+    return Target(
+        name=doc["name"],
+        title=doc.get("title", doc["name"]),
+        base_url=doc["base_url"],
+        auth=doc.get("auth", "x-api-key"),
+        api_key_env=doc.get("api_key_env"),
+        model=doc["model"],
+        profile=doc.get("profile", doc["name"]),
+        extra_body=doc.get("extra_body", {}),
+        headers={k.lower(): v for k, v in doc.get("headers", {}).items()},
+        concurrency=doc.get("concurrency", 2),
+        requests_per_minute=doc.get("requests_per_minute"),
+        features=doc.get("features", {}),
+        notes=doc.get("notes", ""),
+        path=path,
+    )
+
+
+def available(targets_dir: Path) -> list[str]:
+    return sorted(p.stem for p in targets_dir.glob("*.yaml"))
+
+
+def resolve(names: list[str], targets_dir: Path) -> list[Target]:
+    """Targets by name; an unknown name is an error that lists the known ones."""
+    known = available(targets_dir)
+    out = []
+    for name in names:
+        if name not in known:
+            raise InputError(
+                f"unknown target {name!r}: known targets are {', '.join(known) or '(none)'} "
+                f"(files in {targets_dir})"
+            )
+        out.append(load_target(targets_dir / f"{name}.yaml"))
+    return out

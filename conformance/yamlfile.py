@@ -1,0 +1,117 @@
+"""YAML loading that remembers line numbers, so every error can name the file and line.
+
+Case files and target files are edited by hand; an error that says "cases/fields.yaml:42:
+unknown oracle 'max_token'" is the difference between a fix and a hunt.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class InputError(Exception):
+    """Bad input from a file or an option. Its text is shown to the user as it is."""
+
+
+class LineDict(dict):
+    """A dict that knows the line (1-based) where it and each of its keys start."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+
+class LineList(list):
+    line: int = 0
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
+    explicit = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
+    loader.flatten_mapping(node)
+    merged = len(node.value) - explicit  # "<<: *anchor" pairs come first; explicit keys win
+    out = LineDict()
+    out.line = node.start_mark.line + 1
+    out.key_lines = {}
+    seen = set()
+    for index, (key_node, value_node) in enumerate(node.value):
+        key = loader.construct_object(key_node, deep=True)
+        if index >= merged:
+            if key in seen:
+                raise InputError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+            seen.add(key)
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.key_lines[str(key)] = key_node.start_mark.line + 1
+    return out
+
+
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
+    out = LineList(loader.construct_object(child, deep=True) for child in node.value)
+    out.line = node.start_mark.line + 1
+    return out
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def load(path: Path) -> Any:
+    """Parse ``path``; raise InputError naming the file and line on any syntax problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    except InputError as exc:
+        raise InputError(f"{path}:{exc}") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise InputError(f"{where}: YAML syntax error: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: YAML error: {exc}") from None
+
+
+def line_of(doc: Any, path: list[Any]) -> int:
+    """Best line for a JSON-Schema error path inside ``doc`` (deepest node that knows one)."""
+    line = getattr(doc, "line", 0)
+    node = doc
+    for part in path:
+        if isinstance(node, LineDict):
+            line = node.key_lines.get(str(part), line)
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            line = getattr(node, "line", line)
+        else:
+            break
+    return line
+
+
+def plain(value: Any) -> Any:
+    """Deep copy into plain dicts/lists (for JSON bodies and results)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def validate(doc: Any, schema: dict[str, Any], path: Path, what: str) -> None:
+    """Validate with JSON Schema; raise InputError for the first (deepest) problem."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(doc), key=lambda e: (-len(e.absolute_path), e.message))
+    if not errors:
+        return
+    err = jsonschema.exceptions.best_match(errors) or errors[0]
+    where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+    line = line_of(doc, list(err.absolute_path))
+    raise InputError(f"{path}:{line}: invalid {what} at {where}: {err.message}")
