@@ -273,7 +273,7 @@ def token_diff(p: Probe, case: Any) -> Observation:
     never reached the model (ignored), however good or bad the model is.
     """
     min_delta = case.params.get("min_delta", p.settings.get("token_diff.min_delta", 20))
-    slack = p.settings.get("token_diff.ignore_slack", 4)
+    slack = case.params.get("ignore_slack", p.settings.get("token_diff.ignore_slack", 4))
     without, ex_without = p.count("without", p.body(case.probe, case.control))
     if without is None:
         return failure(ex_without, "the control (without the block)") or Observation(
@@ -287,8 +287,7 @@ def token_diff(p: Probe, case: Any) -> Observation:
             bad = Observation(Observed.REJECTED, f"{bad.message} (5xx, though the control passed)")
         return bad or Observation(Observed.ERROR, "no prompt token count for the probe", {})
     delta = with_ - without
-    evidence = {"tokens_with": with_, "tokens_without": without, "delta": delta, "min_delta": min_delta,
-                "counted_by": ex_with.path}
+    evidence = {"tokens_with": with_, "tokens_without": without, "delta": delta, "min_delta": min_delta}
     if delta >= min_delta:
         return Observation(Observed.HONORED, f"prompt grew by {delta} tokens ({without} → {with_})", evidence)
     if abs(delta) <= slack:

@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.client import Client, Exchange
+from conformance.client import Client, Exchange, prompt_tokens
 
 PLACEHOLDER = re.compile(r"\{\{([A-Z_]+[0-9]*)\}\}")
 # Plain, neutral words for filler text: the size matters, not the meaning.
@@ -141,16 +141,11 @@ class Probe:
         return ex
 
     def count(self, label: str, body: dict[str, Any]) -> tuple[int | None, Exchange]:
-        """Prompt tokens of ``body``: count_tokens where the target has it, else usage."""
-        if self.features.get("count_tokens"):
-            counted = {k: v for k, v in body.items() if k not in NOT_COUNTED}
-            ex = self.send(label, counted, path="/v1/messages/count_tokens")
-            if ex.ok and isinstance(ex.json, dict) and isinstance(ex.json.get("input_tokens"), int):
-                return ex.json["input_tokens"], ex
-            if ex.client_error and ex.status != 404:
-                return None, ex
-        from conformance.client import prompt_tokens
+        """Prompt tokens the model actually saw for ``body``: usage of a 1-token answer.
 
+        Not count_tokens: an endpoint's counter can disagree with what it feeds the model
+        (checked as a protocol row of its own), and the verdict must rest on the latter.
+        """
         body = dict(body, max_tokens=1)
         body.pop("stream", None)
         ex = self.send(label, body)
@@ -174,10 +169,3 @@ class Probe:
         return out
 
 
-# count_tokens takes the create body minus the fields that only affect generation.
-NOT_COUNTED = {"max_tokens", "stream", "metadata", "stop_sequences", "service_tier", "temperature",
-               "top_p", "top_k", "container", "mcp_servers"}
-
-
-def canonical(body: Any) -> str:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,117 @@
+"""Command line: ``python -m conformance <command> ...`` (also ``anthropic-conformance``).
+
+    python -m conformance report a.json [b.json ...] -o reports/ [--previous old.json]
+                                 [--fail-on-regression]
+
+Exit codes are part of the interface, because CI gates on them: 0 done, 1 a regression
+against ``--previous`` (only with ``--fail-on-regression``), 2 bad input or usage. Bad input
+is one line on stderr naming the file, never a traceback.
+
+Subcommands register themselves in :data:`COMMANDS`; to add one, write an ``_add_<name>``
+function that builds its subparser and sets ``func`` to a handler returning the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _err(command: str, message: str) -> None:
+    print(f"conformance {command}: error: {message}", file=sys.stderr)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    """Merge results files, write the matrix, and gate on regressions if asked."""
+    from conformance.report import ReportInputError, drift, load_results_file, merge, write_report
+
+    try:
+        docs = [load_results_file(Path(p)) for p in args.results]
+        previous = load_results_file(Path(args.previous)) if args.previous else None
+    except ReportInputError as exc:
+        _err("report", str(exc))
+        return EXIT_BAD_INPUT
+    try:
+        doc = merge(docs)
+    except (ValueError, KeyError) as exc:  # schema-valid inputs that still cannot merge
+        _err("report", f"cannot merge {', '.join(args.results)}: {exc}")
+        return EXIT_BAD_INPUT
+    try:
+        paths = write_report(doc, Path(args.output), previous)
+    except OSError as exc:
+        _err("report", f"cannot write to {args.output}: {exc.strerror or exc}")
+        return EXIT_BAD_INPUT
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    if previous is None:
+        if args.fail_on_regression:
+            print("no --previous given: nothing to compare, no regression possible")
+        return EXIT_OK
+    changes = drift(previous, doc)
+    regressions = [c for c in changes if c["regression"]]
+    improvements = sum(1 for c in changes if c["improvement"])
+    print(
+        f"drift: {len(changes)} changed rows, {len(regressions)} regressions, "
+        f"{improvements} improvements"
+    )
+    for c in regressions:
+        before, after = c["before"], c["after"]
+        print(
+            f"regression: {c['target']} {c['id']}: {before['observed']} ({before['outcome']})"
+            f" -> {after['observed']} ({after['outcome']})",
+            file=sys.stderr,
+        )
+    if regressions and args.fail_on_regression:
+        return EXIT_REGRESSION
+    return EXIT_OK
+
+
+def _add_report(sub: Any) -> None:
+    p = sub.add_parser(
+        "report",
+        help="merge results.json files into the support matrix (HTML + Markdown)",
+        description="Merge results files (later files win for the same target and case) "
+        "and write index.html, matrix.md and results.json to the output directory.",
+    )
+    p.add_argument("results", nargs="+", metavar="RESULTS_JSON", help="results.json files")
+    p.add_argument("-o", "--output", default="reports", help="output directory (default: reports)")
+    p.add_argument("--previous", metavar="JSON", help="an earlier results.json to compute drift")
+    p.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help="exit 1 if a row that passed in --previous now fails or errors",
+    )
+    p.set_defaults(func=_cmd_report)
+
+
+COMMANDS: list[Callable[[Any], None]] = [_add_report]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m conformance",
+        description="anthropic-conformance tools (run the cases themselves with pytest).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; return its exit code (argparse's usage errors give 2)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2): return, do not exit
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,783 @@
+"""Tests of the support matrix: merge, drift, Markdown, HTML, write_report and the CLI.
+
+No real results exist yet, so :func:`make_doc` generates realistic ones: the vendor tables'
+rows (~60), several targets, declared values from a seeded mix, observations mostly
+agreeing with them, and outcomes computed by the suite's own ``decide_outcome`` so every
+record is one the plugin could have written. ``tests/test_report_browser.py`` reuses it.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import html
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.__main__ import main
+from conformance.report import (
+    cell_id,
+    drift,
+    merge,
+    render_html,
+    render_markdown,
+    write_report,
+)
+from conformance.results import (
+    Declared,
+    Observed,
+    Result,
+    RunInfo,
+    build_document,
+    decide_outcome,
+    validate_results,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+# (table, row label, case id, variant): DeepSeek's table layout plus the suite's own tables.
+ROWS: list[tuple[str, str, str, str | None]] = [
+    ("HTTP Header", "anthropic-beta", "headers.anthropic-beta", None),
+    ("HTTP Header", "anthropic-version", "headers.anthropic-version", None),
+    ("HTTP Header", "x-api-key", "headers.x-api-key", None),
+    ("Simple Fields", "model", "fields.model", None),
+    ("Simple Fields", "max_tokens", "fields.max_tokens", None),
+    ("Simple Fields", "max_tokens", "fields.max_tokens.range", "range"),
+    ("Simple Fields", "container", "fields.container", None),
+    ("Simple Fields", "mcp_servers", "fields.mcp_servers", None),
+    ("Simple Fields", "metadata", "fields.metadata", None),
+    ("Simple Fields", "service_tier", "fields.service_tier", None),
+    ("Simple Fields", "stop_sequences", "fields.stop_sequences", None),
+    ("Simple Fields", "stream", "fields.stream", None),
+    ("Simple Fields", "system", "fields.system", None),
+    ("Simple Fields", "temperature", "fields.temperature", None),
+    ("Simple Fields", "temperature", "fields.temperature.range", "range"),
+    ("Simple Fields", "thinking", "fields.thinking", None),
+    ("Simple Fields", "thinking / budget_tokens", "fields.thinking.budget_tokens", None),
+    ("Simple Fields", "top_k", "fields.top_k", None),
+    ("Simple Fields", "top_p", "fields.top_p", None),
+    ("Tool Fields: tools", "name", "tools.name", None),
+    ("Tool Fields: tools", "input_schema", "tools.input_schema", None),
+    ("Tool Fields: tools", "description", "tools.description", None),
+    ("Tool Fields: tools", "cache_control", "tools.cache_control", None),
+    ("Tool Fields: tools", "type (server tools)", "tools.server_tools", None),
+    ("Tool Fields: tool_choice", "none", "tool_choice.none", None),
+    ("Tool Fields: tool_choice", "auto", "tool_choice.auto", None),
+    ("Tool Fields: tool_choice", "any", "tool_choice.any", None),
+    ("Tool Fields: tool_choice", "tool", "tool_choice.tool", None),
+    ("Tool Fields: tool_choice", "disable_parallel_tool_use", "tool_choice.disable_parallel", None),
+    ("Message Fields", "content / string", "content.string", None),
+    ("Message Fields", 'array, type="text"', "content.text", None),
+    ("Message Fields", 'array, type="text" / cache_control', "content.text.cache_control", None),
+    ("Message Fields", 'array, type="text" / citations', "content.text.citations", None),
+    ("Message Fields", 'array, type="image"', "content.image", None),
+    ("Message Fields", 'array, type="document"', "content.document", None),
+    ("Message Fields", 'array, type="search_result"', "content.search_result", None),
+    ("Message Fields", 'array, type="thinking"', "content.thinking", None),
+    ("Message Fields", 'array, type="redacted_thinking"', "content.redacted_thinking", None),
+    ("Message Fields", 'array, type="tool_use" / id', "content.tool_use.id", None),
+    ("Message Fields", 'array, type="tool_use" / input', "content.tool_use.input", None),
+    ("Message Fields", 'array, type="tool_use" / name', "content.tool_use.name", None),
+    (
+        "Message Fields",
+        'array, type="tool_use" / cache_control',
+        "content.tool_use.cache_control",
+        None,
+    ),
+    (
+        "Message Fields",
+        'array, type="tool_result" / tool_use_id',
+        "content.tool_result.tool_use_id",
+        None,
+    ),
+    ("Message Fields", 'array, type="tool_result" / content', "content.tool_result.content", None),
+    (
+        "Message Fields",
+        'array, type="tool_result" / is_error',
+        "content.tool_result.is_error",
+        None,
+    ),
+    (
+        "Message Fields",
+        'array, type="tool_result" / cache_control',
+        "content.tool_result.cache_control",
+        None,
+    ),
+    ("Message Fields", 'array, type="server_tool_use"', "content.server_tool_use", None),
+    (
+        "Message Fields",
+        'array, type="web_search_tool_result"',
+        "content.web_search_tool_result",
+        None,
+    ),
+    (
+        "Message Fields",
+        'array, type="code_execution_tool_result"',
+        "content.code_execution_tool_result",
+        None,
+    ),
+    ("Message Fields", 'array, type="mcp_tool_use"', "content.mcp_tool_use", None),
+    ("Message Fields", 'array, type="mcp_tool_result"', "content.mcp_tool_result", None),
+    ("Message Fields", 'array, type="container_upload"', "content.container_upload", None),
+    ("Protocol", "SSE event grammar", "protocol.sse_grammar", None),
+    ("Protocol", "error shape", "protocol.error_shape", None),
+    ("Protocol", "usage in message_delta", "protocol.usage_delta", None),
+    ("Protocol", "count_tokens endpoint", "protocol.count_tokens", None),
+    ("Client readiness", "SDK parses a message", "client.sdk_message", None),
+    ("Client readiness", "SDK parses a stream", "client.sdk_stream", None),
+    ("Client readiness", "SDK tool loop", "client.sdk_tool_loop", None),
+]
+
+TARGETS: dict[str, tuple[str, str]] = {  # name -> (base_url_host, model)
+    "anthropic": ("api.anthropic.com", "claude-haiku-4-5"),
+    "deepseek": ("api.deepseek.com", "deepseek-chat"),
+    "llamacpp": ("127.0.0.1:8088", "smollm2"),
+    "litellm": ("127.0.0.1:4000", "smollm2"),
+    "moonshot": ("api.moonshot.ai", "kimi-k2"),
+    "zai": ("api.z.ai", "glm-4.6"),
+    "minimax": ("api.minimax.io", "MiniMax-M2"),
+    "openrouter": ("openrouter.ai", "anthropic/claude-haiku-4.5"),
+    "vllm": ("127.0.0.1:8000", "qwen3-0.6b"),
+    "ollama": ("127.0.0.1:11434", "qwen3:0.6b"),
+    "lmstudio": ("127.0.0.1:1234", "gemma-3-1b"),
+}
+SAYS = {
+    "honored": "Fully Supported",
+    "ignored": "Ignored",
+    "unsupported": "Not Supported",
+    "rejected": "Returns 400",
+}
+# Deterministic rows the tests rely on: (target, id) -> (declared, observed).
+FORCED = {
+    ("llamacpp", "fields.top_k"): ("honored", "ignored"),  # a mismatch: fail
+    ("deepseek", "content.tool_result.is_error"): ("honored", "honored"),  # pass
+    ("deepseek", "fields.metadata"): ("ignored", "accepted"),  # inconclusive
+    ("litellm", "protocol.sse_grammar"): ("honored", "error"),  # error
+}
+
+
+def make_record(
+    target: str,
+    row: tuple[str, str, str, str | None],
+    declared: str | None,
+    observed: str,
+    rng: random.Random,
+) -> Result:
+    """One record as the plugin would write it, evidence included."""
+    table, label, case_id, variant = row
+    outcome, reason = decide_outcome(Declared(declared) if declared else None, Observed(observed))
+    status = {"rejected": 400, "error": 500}.get(observed, 200)
+    trials = rng.randint(1, 3)
+    requests = []
+    for i in range(trials):
+        body = {
+            "model": TARGETS.get(target, ("", "m"))[1],
+            "max_tokens": 16,
+            "messages": [{"role": "user", "content": f"Reply with the code K{i}-{case_id}"}],
+        }
+        item: dict[str, Any] = {"label": f"trial {i}", "path": "/v1/messages", "status": status}
+        if status == 200:
+            item["stop_reason"] = rng.choice(["end_turn", "max_tokens", "stop_sequence"])
+            item["usage"] = {
+                "input_tokens": rng.randint(9, 400),
+                "output_tokens": rng.randint(1, 16),
+            }
+        else:
+            item["error_type"] = "invalid_request_error" if status == 400 else "api_error"
+            item["error_message"] = f"unsupported field in {case_id}"
+        item["request"] = body
+        item["headers"] = {"anthropic-version": "2023-06-01", "x-api-key": "sk-live-SECRET123"}
+        requests.append(item)
+    evidence: dict[str, Any] = {
+        "status": status,
+        "stop_reason": requests[0].get("stop_reason"),
+        "samples": f"code echoed {rng.randint(0, trials)}/{trials}, control {trials}/{trials}",
+        "requests": requests,
+    }
+    decl = None
+    if declared is not None:
+        decl = {
+            "status": declared,
+            "says": SAYS.get(declared),
+            "profile": target,
+            "implied": rng.random() < 0.1,
+            "source": {
+                "url": f"https://docs.example.com/{target}/anthropic-compat",
+                "read": "2025-11-20",
+            },
+        }
+    in_tok = sum(r.get("usage", {}).get("input_tokens", 0) for r in requests)
+    out_tok = sum(r.get("usage", {}).get("output_tokens", 0) for r in requests)
+    return Result(
+        id=case_id,
+        target=target,
+        table=table,
+        row=label,
+        variant=variant,
+        declared=decl,
+        observed=observed,
+        outcome=outcome.value,
+        evidence=evidence,
+        message=reason,
+        duration_ms=rng.randint(200, 9000),
+        requests=trials,
+        input_tokens=in_tok,
+        output_tokens=out_tok,
+    )
+
+
+def make_doc(
+    targets: list[str] | tuple[str, ...] = ("anthropic", "deepseek", "llamacpp", "litellm"),
+    *,
+    seed: int = 7,
+    mode: str = "replay",
+    complete: bool = True,
+    started: str = "2025-11-26T02:00:00Z",
+    finished: str | None = "2025-11-26T02:40:00Z",
+    rows: list[tuple[str, str, str, str | None]] = ROWS,
+    missing: float = 0.03,
+) -> dict[str, Any]:
+    """A schema-valid results document with every outcome kind and a few rows not run."""
+    rng = random.Random(seed)
+    results = []
+    for target in targets:
+        for row in rows:
+            forced = FORCED.get((target, row[2]))
+            if forced:
+                declared, observed = forced
+            else:
+                if rng.random() < missing:
+                    continue
+                declared = rng.choices(
+                    ["honored", "ignored", "unsupported", "rejected", None],
+                    weights=[55, 15, 15, 3, 12],
+                )[0]
+                agree = {
+                    "honored": "honored",
+                    "ignored": "ignored",
+                    "unsupported": "rejected",
+                    "rejected": "rejected",
+                    None: "accepted",
+                }[declared]
+                observed = rng.choices(
+                    [agree, "honored", "ignored", "rejected", "accepted", "inconclusive", "error"],
+                    weights=[70, 5, 8, 4, 6, 4, 3],
+                )[0]
+            results.append(make_record(target, row, declared, observed, rng))
+    run = RunInfo(
+        suite_version="0.1.0",
+        mode=mode,
+        targets=[
+            {
+                "name": t,
+                "base_url_host": TARGETS.get(t, ("x.example", "m"))[0],
+                "model": TARGETS.get(t, ("x", "model"))[1],
+                "profile": t,
+            }
+            for t in targets
+        ],
+        started=started,
+        finished=finished,
+        complete=complete,
+    )
+    doc = build_document(run, results)
+    validate_results(doc)
+    return doc
+
+
+def record(doc: dict[str, Any], target: str, case_id: str) -> dict[str, Any]:
+    return next(r for r in doc["results"] if r["target"] == target and r["id"] == case_id)
+
+
+def write_json(path: Path, doc: Any) -> Path:
+    path.write_text(json.dumps(doc))
+    return path
+
+
+# --------------------------------------------------------------------------- the generator
+
+
+def test_generator_is_realistic() -> None:
+    doc = make_doc(list(TARGETS))
+    ids = {r["id"] for r in doc["results"]}
+    assert 50 <= len(ids) <= 70
+    assert {r["outcome"] for r in doc["results"]} == {"pass", "fail", "inconclusive", "error"}
+    assert {r["observed"] for r in doc["results"]} >= {
+        "honored",
+        "ignored",
+        "rejected",
+        "accepted",
+        "error",
+    }
+    assert len(doc["results"]) < len(ids) * len(TARGETS)  # some cells not run
+
+
+# --------------------------------------------------------------------------- merge
+
+
+def test_merge_two_single_target_docs() -> None:
+    a = make_doc(
+        ["deepseek"], mode="live", started="2025-11-26T02:05:00Z", finished="2025-11-26T02:30:00Z"
+    )
+    b = make_doc(
+        ["llamacpp"],
+        mode="replay",
+        started="2025-11-26T01:59:00Z",
+        finished="2025-11-26T03:10:00+00:00",
+        complete=False,
+    )
+    merged = merge([a, b])
+    validate_results(merged)
+    run = merged["run"]
+    assert run["mode"] == "merged"
+    assert [t["name"] for t in run["targets"]] == ["deepseek", "llamacpp"]
+    assert {t["name"]: t["mode"] for t in run["targets"]} == {
+        "deepseek": "live",
+        "llamacpp": "replay",
+    }
+    assert run["started"] == "2025-11-26T01:59:00Z"
+    assert run["finished"] == "2025-11-26T03:10:00+00:00"
+    assert run["complete"] is False
+    assert len(merged["results"]) == len(a["results"]) + len(b["results"])
+    assert run["requests"] == a["run"]["requests"] + b["run"]["requests"]
+    assert run["input_tokens"] == a["run"]["input_tokens"] + b["run"]["input_tokens"]
+    assert [s["targets"] for s in run["extra"]["merged_from"]] == [["deepseek"], ["llamacpp"]]
+    # Inputs are not modified.
+    assert "mode" not in a["run"]["targets"][0]
+
+
+def test_merge_later_file_wins_and_single_doc_keeps_mode() -> None:
+    a = make_doc(["deepseek"], mode="live")
+    b = copy.deepcopy(a)
+    rec = record(b, "deepseek", "content.tool_result.is_error")
+    rec.update(observed="ignored", outcome="fail", message="declared honored, observed ignored")
+    merged = merge([a, b])
+    assert len(merged["results"]) == len(a["results"])
+    assert record(merged, "deepseek", "content.tool_result.is_error")["outcome"] == "fail"
+    assert record(merge([b, a]), "deepseek", "content.tool_result.is_error")["outcome"] == "pass"
+    single = merge([a])
+    assert single["run"]["mode"] == "live"
+    assert single["results"] == a["results"]
+    with pytest.raises(ValueError):
+        merge([])
+
+
+# --------------------------------------------------------------------------- drift
+
+
+def test_drift_one_regression_one_improvement() -> None:
+    before = make_doc(["deepseek", "llamacpp"])
+    after = copy.deepcopy(before)
+    assert record(before, "deepseek", "content.tool_result.is_error")["outcome"] == "pass"
+    assert record(before, "llamacpp", "fields.top_k")["outcome"] == "fail"
+    record(after, "deepseek", "content.tool_result.is_error").update(
+        observed="ignored", outcome="fail"
+    )
+    record(after, "llamacpp", "fields.top_k").update(observed="honored", outcome="pass")
+    # A message-only change is not drift.
+    record(after, "deepseek", "fields.model")["message"] = "reworded"
+    changes = drift(before, after)
+    assert [(c["target"], c["id"]) for c in changes] == [
+        ("deepseek", "content.tool_result.is_error"),  # regressions first
+        ("llamacpp", "fields.top_k"),
+    ]
+    reg, imp = changes
+    assert reg["regression"] and not reg["improvement"]
+    assert reg["before"]["outcome"] == "pass" and reg["after"]["observed"] == "ignored"
+    assert imp["improvement"] and not imp["regression"]
+    assert drift(before, before) == []
+
+
+def test_drift_pass_to_error_regresses_and_added_removed_do_not() -> None:
+    before = make_doc(["deepseek"], missing=0)
+    after = copy.deepcopy(before)
+    record(after, "deepseek", "content.tool_result.is_error").update(
+        observed="error", outcome="error"
+    )
+    after["results"] = [r for r in after["results"] if r["id"] != "fields.top_k"]
+    after["results"].append({**record(before, "deepseek", "fields.top_p"), "id": "fields.new"})
+    changes = {c["id"]: c for c in drift(before, after)}
+    assert changes["content.tool_result.is_error"]["regression"] is True
+    assert changes["fields.top_k"]["change"] == "removed"
+    assert changes["fields.top_k"]["after"] is None and not changes["fields.top_k"]["regression"]
+    assert changes["fields.new"]["change"] == "added"
+    assert changes["fields.new"]["before"] is None and not changes["fields.new"]["regression"]
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def split_md_row(line: str) -> list[str]:
+    """Cells of a GFM table line, honouring ``\\|`` escapes."""
+    cells = re.split(r"(?<!\\)\|", line.strip())
+    return [c.strip() for c in cells[1:-1]]
+
+
+def md_tables(markdown: str) -> dict[str, list[list[str]]]:
+    """{### heading: [header cells, row cells...]} for each table in the rendered matrix."""
+    out: dict[str, list[list[str]]] = {}
+    heading = None
+    for line in markdown.splitlines():
+        if line.startswith("### "):
+            heading = line[4:]
+            out[heading] = []
+        elif heading and line.startswith("|") and not line.startswith("|:--"):
+            out[heading].append(split_md_row(line))
+    return out
+
+
+def md_unescape(text: str) -> str:
+    return (
+        re.sub(r"\\(.)", r"\1", text)
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+    )
+
+
+def test_markdown_has_every_row_and_target() -> None:
+    targets = list(TARGETS)
+    doc = make_doc(targets)
+    tables = md_tables(render_markdown(doc))
+    by_table: dict[str, list[tuple[str, str]]] = {}
+    for table, label, case_id, variant in ROWS:
+        shown = f"{label} ({variant})" if variant else label
+        by_table.setdefault(table, []).append((shown, case_id))
+    assert list(tables) == list(by_table)  # vendor order, not by case id
+    for table, rows in by_table.items():
+        header, *body = tables[table]
+        assert header == ["Row"] + [f"**{t}**" for t in targets]
+        assert body[-1][0] == "**Total**"
+        lines = {md_unescape(cells[0]): cells for cells in body[:-1]}
+        assert set(lines) == {shown for shown, _ in rows}
+        for shown, case_id in rows:
+            cells = lines[shown]
+            assert len(cells) == len(targets) + 1
+            for target, cell in zip(targets, cells[1:], strict=True):
+                rec = next(
+                    (r for r in doc["results"] if r["target"] == target and r["id"] == case_id),
+                    None,
+                )
+                if rec is None:
+                    assert cell == "—"
+                    continue
+                icon = {"pass": "✅", "fail": "❌", "inconclusive": "❔", "error": "⚠️"}
+                assert cell.startswith(icon[rec["outcome"]] + " " + rec["observed"])
+                if rec["outcome"] == "fail" and rec["declared"]:
+                    assert cell.endswith(f"(declared {rec['declared']['status']})")
+
+
+def test_markdown_cells_totals_and_provenance() -> None:
+    doc = make_doc(["deepseek", "llamacpp", "litellm"])
+    md = render_markdown(doc)
+    tables = md_tables(md)
+    simple = {row[0]: row for row in tables["Simple Fields"]}
+    assert simple["top_k"][2] == "❌ ignored (declared honored)"
+    assert simple["metadata"][1] == "❔ accepted"
+    # Rows keep case-id order even when the first target did not run one of them.
+    assert [row[0] for row in tables["Protocol"][1:-1]] == [
+        "count_tokens endpoint",
+        "error shape",
+        "SSE event grammar",
+        "usage in message_delta",
+    ]
+    skipped = copy.deepcopy(doc)
+    skipped["results"] = [
+        r
+        for r in skipped["results"]
+        if (r["target"], r["id"]) != ("deepseek", "protocol.count_tokens")
+    ]
+    assert [row[0] for row in md_tables(render_markdown(skipped))["Protocol"][1:-1]] == [
+        row[0] for row in tables["Protocol"][1:-1]
+    ]
+    protocol = {row[0]: row for row in tables["Protocol"]}
+    assert protocol["SSE event grammar"][3] == "⚠️ error"
+    message = {row[0]: row for row in tables["Message Fields"]}
+    assert message['array, type="tool_result" / is_error'][1] == "✅ honored"
+    # Totals: per table per target, and one line per target with its model.
+    counts = {o: 0 for o in ("pass", "fail", "inconclusive", "error")}
+    for r in doc["results"]:
+        if r["target"] == "llamacpp" and r["table"] == "Simple Fields":
+            counts[r["outcome"]] += 1
+    icons = {"pass": "✅", "fail": "❌", "inconclusive": "❔", "error": "⚠️"}
+    want = " ".join(f"{n} {icons[o]}" for o, n in counts.items() if n)
+    assert simple["**Total**"][2] == want
+    assert "| **llamacpp** | smollm2 | 127.0.0.1:8088 | cassette (replay) |" in md
+    assert "mode replay" in md and "suite 0.1.0" in md and "2025-11-26 02:00 UTC" in md
+    assert "sk-live-SECRET123" not in md
+
+
+def test_markdown_drift_section_and_escaping() -> None:
+    before = make_doc(["deepseek"])
+    after = copy.deepcopy(before)
+    record(after, "deepseek", "content.tool_result.is_error").update(
+        observed="ignored", outcome="fail"
+    )
+    after["results"][0]["row"] = "a | b <img src=x>"
+    md = render_markdown(after, drift(before, after))
+    assert "### Drift since the previous run" in md
+    assert "**1 regressions**" in md
+    assert "| 🔻 regression | deepseek | Message Fields |" in md
+    assert "a \\| b &lt;img src=x&gt;" in md and "<img" not in md
+    assert "No row changed" in render_markdown(before, [])
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def test_html_escapes_untrusted_text() -> None:
+    doc = make_doc(["deepseek", "llamacpp"])
+    evil = "<script>alert('pwned')</script>"
+    rec = record(doc, "llamacpp", "fields.top_k")
+    rec["message"] = f"model said {evil}"
+    rec["evidence"]["samples"] = evil
+    rec["evidence"]["requests"][0]["error_message"] = '"><img src=x onerror=alert(1)>'
+    rec["declared"]["source"]["url"] = "javascript:alert(1)"
+    rec["row"] = "top_k </td></tr><script>x()</script>"
+    doc["run"]["targets"][0]["model"] = "</title><script>alert(2)</script>"
+    page = render_html(doc)
+    assert "alert('pwned')</script>" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in page
+    assert page.count("<script>") == 2  # the page's own two scripts, nothing else
+    assert page.count("</script>") == 2
+    assert 'href="javascript:' not in page
+    assert "&lt;/title&gt;&lt;script&gt;alert(2)" in page
+
+
+def test_html_cells_ids_csp_and_no_external_assets() -> None:
+    targets = ["anthropic", "deepseek", "llamacpp", "litellm"]
+    doc = make_doc(targets)
+    page = render_html(doc)
+    for r in doc["results"]:
+        cid = cell_id(r["target"], r["id"])
+        assert (
+            f'<td id="{cid}" class="cell o-{r["outcome"]}" data-target="{r["target"]}" '
+            f'data-case="{r["id"]}" data-outcome="{r["outcome"]}"'
+        ) in page
+    assert cell_id("llamacpp", "fields.top_k") == "cell:llamacpp:fields.top_k"
+    assert cell_id("a b:c", "x.y") == "cell:a~20b~3Ac:x.y"
+    # Only inline assets: nothing fetched from anywhere.
+    assert not re.search(r"<(link|img|iframe|object|embed)\b", page)
+    assert not re.search(r"\ssrc=", page)
+    assert "sk-live-SECRET123" not in page and "[redacted]" in page
+    # The CSP pins both scripts and the style by hash: a stray inline script cannot run.
+    found = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page)
+    assert found
+    csp = html.unescape(found.group(1))
+    for block in re.findall(r"<(?:script|style)>(.*?)</(?:script|style)>", page, re.S):
+        digest = base64.b64encode(hashlib.sha256(block.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in csp
+    assert "default-src 'none'" in csp
+    # Per-table and per-target totals.
+    assert page.count('<tr class="group">') == len({t for t, *_ in ROWS})
+    assert "<tfoot>" in page
+
+
+def test_html_provenance_and_drift() -> None:
+    live = make_doc(["deepseek"], mode="live")
+    replay = make_doc(["llamacpp"], mode="replay", seed=3)
+    merged = merge([live, replay])
+    after = copy.deepcopy(merged)
+    record(after, "deepseek", "content.tool_result.is_error").update(
+        observed="ignored", outcome="fail"
+    )
+    page = render_html(after, drift(merged, after))
+    assert 'id="drift" open' in page and "▼ regression" in page
+    assert f'href="#open={cell_id("deepseek", "content.tool_result.is_error")}"' in page
+    assert "cassette (replay)" in page and "<td>live</td>" in page
+    assert "api.deepseek.com" in page and "deepseek-chat" in page
+    assert "mode merged" in page and "suite 0.1.0" in page
+
+
+# --------------------------------------------------------------------------- write_report
+
+
+def test_write_report_files_and_step_summary(tmp_path: Path, monkeypatch: Any) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_text("# earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    doc = make_doc(["deepseek", "llamacpp"])
+    paths = write_report(doc, tmp_path / "out", previous=doc)
+    assert {k: p.name for k, p in paths.items()} == {
+        "results": "results.json",
+        "html": "index.html",
+        "markdown": "matrix.md",
+        "drift": "drift.json",
+        "summary": "summary.md",
+    }
+    written = json.loads(paths["results"].read_text())
+    validate_results(written)
+    assert "sk-live-SECRET123" not in paths["results"].read_text()
+    assert json.loads(paths["drift"].read_text()) == []
+    text = summary.read_text()
+    assert text.startswith("# earlier step\n")  # appended, not replaced
+    assert paths["markdown"].read_text() in text
+    write_report(doc, tmp_path / "out2")
+    assert summary.read_text().count("## Anthropic Messages API compatibility matrix") == 2
+
+
+def test_write_report_without_step_summary(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    paths = write_report(make_doc(["deepseek"]), tmp_path)
+    assert set(paths) == {"results", "html", "markdown"}
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    """Two single-target results files and a previous run with one row passing."""
+    base = make_doc(["deepseek", "llamacpp"])
+    ds = merge([base])
+    ds["results"] = [r for r in ds["results"] if r["target"] == "deepseek"]
+    ds["run"]["targets"] = [t for t in ds["run"]["targets"] if t["name"] == "deepseek"]
+    ll = merge([base])
+    ll["results"] = [r for r in ll["results"] if r["target"] == "llamacpp"]
+    ll["run"]["targets"] = [t for t in ll["run"]["targets"] if t["name"] == "llamacpp"]
+    worse = copy.deepcopy(ds)
+    record(worse, "deepseek", "content.tool_result.is_error").update(
+        observed="ignored", outcome="fail"
+    )
+    better = copy.deepcopy(base)
+    record(better, "llamacpp", "fields.top_k").update(observed="honored", outcome="pass")
+    return {
+        "deepseek": write_json(tmp_path / "deepseek.json", ds),
+        "llamacpp": write_json(tmp_path / "llamacpp.json", ll),
+        "deepseek_worse": write_json(tmp_path / "deepseek-worse.json", worse),
+        "base": write_json(tmp_path / "base.json", base),
+        "better": write_json(tmp_path / "better.json", better),
+    }
+
+
+def test_cli_report_ok(files: dict[str, Path], tmp_path: Path, capsys: Any) -> None:
+    out = tmp_path / "site"
+    code = main(["report", str(files["deepseek"]), str(files["llamacpp"]), "-o", str(out)])
+    assert code == 0
+    merged = json.loads((out / "results.json").read_text())
+    assert merged["run"]["mode"] == "merged"
+    assert {r["target"] for r in merged["results"]} == {"deepseek", "llamacpp"}
+    assert (out / "index.html").stat().st_size > 10_000 and (out / "matrix.md").exists()
+    assert "index.html" in capsys.readouterr().out
+
+
+def test_cli_fail_on_regression(files: dict[str, Path], tmp_path: Path, capsys: Any) -> None:
+    out = str(tmp_path / "site")
+    args = [
+        "report",
+        str(files["deepseek_worse"]),
+        str(files["llamacpp"]),
+        "-o",
+        out,
+        "--previous",
+        str(files["base"]),
+    ]
+    assert main(args) == 0  # drift reported, but no gate asked for
+    assert main([*args, "--fail-on-regression"]) == 1
+    err = capsys.readouterr().err
+    assert "regression: deepseek content.tool_result.is_error: honored (pass) -> ignored" in err
+    # An improvement alone does not fail the gate.
+    assert (
+        main(
+            [
+                "report",
+                str(files["better"]),
+                "-o",
+                out,
+                "--previous",
+                str(files["base"]),
+                "--fail-on-regression",
+            ]
+        )
+        == 0
+    )
+    # Nor does the absence of a previous run.
+    assert main(["report", str(files["base"]), "-o", out, "--fail-on-regression"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "no such file"),
+        (
+            "{not json",
+            "not valid JSON (Expecting property name enclosed in double quotes at "
+            "line 1, column 2)",
+        ),
+        (
+            '{"schema_version": 1, "run": {}, "results": []}',
+            "not a valid results file: 'suite_version' is a required property (at $.run)",
+        ),
+        (
+            "bad-outcome",
+            "not a valid results file: 'great' is not one of ['pass', 'fail', "
+            "'inconclusive', 'error'] (at $.results[3].outcome)",
+        ),
+        ("", "not valid JSON"),
+    ],
+)
+def test_cli_bad_input(
+    content: str | None, expected: str, files: dict[str, Path], tmp_path: Path, capsys: Any
+) -> None:
+    bad = tmp_path / "bad.json"
+    if content == "bad-outcome":
+        doc = json.loads(files["base"].read_text())
+        doc["results"][3]["outcome"] = "great"
+        content = json.dumps(doc)
+    if content is not None:
+        bad.write_text(content)
+    code = main(["report", str(files["deepseek"]), str(bad), "-o", str(tmp_path / "o")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"conformance report: error: {bad}: {expected}")
+    assert not (tmp_path / "o" / "index.html").exists()
+
+
+def test_cli_bad_previous_and_usage(files: dict[str, Path], tmp_path: Path, capsys: Any) -> None:
+    missing = tmp_path / "nope.json"
+    assert (
+        main(["report", str(files["base"]), "-o", str(tmp_path), "--previous", str(missing)]) == 2
+    )
+    assert f"{missing}: no such file" in capsys.readouterr().err
+    assert main([]) == 2
+    assert main(["report"]) == 2
+    assert main(["--help"]) == 0
+
+
+def test_cli_subprocess(files: dict[str, Path], tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("GITHUB_STEP_SUMMARY", None)
+    out = tmp_path / "site"
+    cmd = [
+        sys.executable,
+        "-m",
+        "conformance",
+        "report",
+        str(files["deepseek_worse"]),
+        str(files["llamacpp"]),
+        "-o",
+        str(out),
+        "--previous",
+        str(files["base"]),
+        "--fail-on-regression",
+    ]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert (out / "index.html").exists() and (out / "drift.json").exists()
+    bad = write_json(tmp_path / "bad.json", {"schema_version": 2})
+    proc = subprocess.run(
+        [*cmd[:4], str(bad)], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"conformance report: error: {bad}: not a valid results file")
+    assert "Traceback" not in proc.stderr

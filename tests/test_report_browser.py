@@ -1,0 +1,246 @@
+"""The support matrix page in a real browser: Debian's headless Chromium, driven by flags.
+
+No websocket library (hence no DevTools client) is available, so the page reports its own
+state into the DOM (``data-ready``, ``data-js-errors`` on ``<html>``, ``data-open-cell`` and
+``data-visible`` on the evidence panel) and ``--dump-dom`` reads it back; Chromium's
+``--enable-logging=stderr`` output adds every console message the page produced.
+
+Chromium missing is a failure, not a skip: a silently skipped browser test proves nothing.
+Select or deselect these tests with ``-m browser`` / ``-m "not browser"``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import struct
+import subprocess
+import tempfile
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from conformance.report import cell_id, write_report
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--enable-logging=stderr",
+    "--v=0",
+]
+WINDOW = (1600, 1000)
+SCREENSHOTS = REPO / "reports" / "screenshots"
+PAYLOAD = (
+    "<script>document.documentElement.setAttribute('data-pwned','script')</script>"
+    "<img src=x onerror=\"document.documentElement.setAttribute('data-pwned','img')\">"
+)
+MISMATCH = ("llamacpp", "fields.top_k")  # forced to fail by the fixture generator
+
+
+def _fixtures() -> ModuleType:
+    """test_report.py's generator, loaded by path so any pytest import mode works."""
+    spec = importlib.util.spec_from_file_location(
+        "_report_fixtures", Path(__file__).with_name("test_report.py")
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+FIX = _fixtures()
+
+
+def chromium() -> str:
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: run scripts/install_chromium.sh "
+            "(or set CHROMIUM_BIN); deselect with -m 'not browser'",
+            pytrace=False,
+        )
+    return CHROMIUM
+
+
+def run_chromium(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """One headless Chromium run with a fresh profile; fails the test on a crash."""
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        cmd = [
+            chromium(),
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            f"--window-size={WINDOW[0]},{WINDOW[1]}",
+            *extra,
+            url,
+        ]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"Chromium did not finish within 120 s: {' '.join(cmd)}")
+    if proc.returncode != 0:
+        pytest.fail(f"Chromium exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def console_messages(stderr: str) -> list[str]:
+    """Console output of the page (log lines tagged CONSOLE), e.g. uncaught errors, CSP."""
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
+
+
+class Dom(HTMLParser):
+    """Just enough of the dumped DOM: <html> attrs, matrix header, cells, the panel."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.html_attrs: dict[str, str | None] = {}
+        self.head_targets: list[str] = []
+        self.cells: dict[str, dict[str, str | None]] = {}
+        self.case_rows: list[str] = []
+        self.panel: dict[str, str | None] | None = None
+        self.panel_text: list[str] = []
+        self._thead = False
+        self._in_panel = False
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "html":
+            self.html_attrs = a
+        elif tag == "thead":
+            self._thead = True
+        elif tag == "th" and self._thead and "data-target" in a:
+            self.head_targets.append(a["data-target"] or "")
+        elif tag == "td" and "cell" in (a.get("class") or "").split():
+            self.cells[a.get("id") or ""] = a
+        elif tag == "tr" and "case" in (a.get("class") or "").split():
+            self.case_rows.append(a.get("data-case") or "")
+        elif tag == "aside" and a.get("id") == "panel":
+            self.panel = a
+            self._in_panel = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "thead":
+            self._thead = False
+        elif tag == "aside":
+            self._in_panel = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_panel:
+            self.panel_text.append(data)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A report of 11 targets by ~60 rows, one mismatch carrying a script payload."""
+    doc = FIX.make_doc(list(FIX.TARGETS))
+    rec = FIX.record(doc, *MISMATCH)
+    assert rec["outcome"] == "fail"
+    rec["message"] = f"declared honored, observed ignored; the model wrote {PAYLOAD}"
+    out = tmp_path_factory.mktemp("site")
+    paths = write_report(doc, out)
+    return {"doc": doc, "index": paths["html"]}
+
+
+def test_page_loads_without_errors_and_shows_the_matrix(site: dict[str, Any]) -> None:
+    started = time.monotonic()
+    proc = run_chromium(site["index"].as_uri(), "--dump-dom")
+    dom = Dom(proc.stdout)
+    assert dom.html_attrs.get("data-ready") == "1", "the page's script did not finish"
+    assert "data-js-errors" not in dom.html_attrs, dom.html_attrs.get("data-js-errors")
+    assert console_messages(proc.stderr) == []
+    doc = site["doc"]
+    assert dom.head_targets == list(FIX.TARGETS)
+    ids = list(dict.fromkeys(r["id"] for r in doc["results"]))
+    assert sorted(dom.case_rows) == sorted(ids) and len(ids) >= 50
+    expected = {cell_id(r["target"], r["id"]): r for r in doc["results"]}
+    assert set(dom.cells) == set(expected)
+    for cid, attrs in dom.cells.items():
+        rec = expected[cid]
+        assert (attrs["data-target"], attrs["data-case"], attrs["data-outcome"]) == (
+            rec["target"],
+            rec["id"],
+            rec["outcome"],
+        )
+    assert {a["data-outcome"] for a in dom.cells.values()} == {
+        "pass",
+        "fail",
+        "inconclusive",
+        "error",
+    }
+    assert dom.panel is not None and "hidden" in dom.panel  # nothing opened without a hash
+    assert time.monotonic() - started < 60
+
+
+def test_mismatch_cell_opens_its_evidence(site: dict[str, Any]) -> None:
+    cid = cell_id(*MISMATCH)
+    proc = run_chromium(f"{site['index'].as_uri()}#open={quote(cid, safe='')}", "--dump-dom")
+    dom = Dom(proc.stdout)
+    assert "data-js-errors" not in dom.html_attrs, dom.html_attrs.get("data-js-errors")
+    assert console_messages(proc.stderr) == []
+    assert "data-pwned" not in dom.html_attrs, "untrusted evidence ran as code"
+    panel = dom.panel
+    assert panel is not None
+    assert "hidden" not in panel
+    assert panel.get("data-open-cell") == cid
+    assert panel.get("data-visible") == "1"
+    assert "sel" in (dom.cells[cid].get("class") or "").split()
+    text = re.sub(r"\s+", " ", "".join(dom.panel_text))
+    rec = FIX.record(site["doc"], *MISMATCH)
+    for needle in (
+        "top_k",
+        "fields.top_k",
+        "fail",
+        "declared honored, observed ignored",
+        "<script>document.documentElement",
+        "Fully Supported",
+        rec["declared"]["source"]["url"],
+        "read 2025-11-20",
+        "stop_reason",
+        rec["evidence"]["samples"],
+        "Probe requests",
+        '"max_tokens": 16',
+        f"{rec['input_tokens']} in / {rec['output_tokens']} out tokens",
+    ):
+        assert needle in text, f"evidence panel lacks {needle!r}"
+    assert "sk-live-SECRET123" not in proc.stdout
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()[:24]
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def test_screenshots(site: dict[str, Any]) -> None:
+    """matrix.png (the matrix) and evidence.png (a mismatch opened), kept as artifacts."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shots = {
+        "matrix.png": site["index"].as_uri(),
+        "evidence.png": f"{site['index'].as_uri()}#open={quote(cell_id(*MISMATCH), safe='')}",
+    }
+    for name, url in shots.items():
+        target = SCREENSHOTS / name
+        target.unlink(missing_ok=True)
+        proc = run_chromium(url, f"--screenshot={target}")
+        assert console_messages(proc.stderr) == []
+        assert target.exists(), proc.stderr[-2000:]
+        assert png_size(target) == WINDOW
+        assert target.stat().st_size > 50_000  # a blank page compresses to a few kB
