@@ -82,7 +82,9 @@ def load_profiles(profiles_dir: Path) -> dict[str, Profile]:
         )
     for prof in out.values():
         if prof.implies and prof.implies not in out:
-            raise InputError(f"{profiles_dir / prof.name}.yaml: implies unknown profile {prof.implies!r}")
+            raise InputError(
+                f"{profiles_dir / prof.name}.yaml: implies unknown profile {prof.implies!r}"
+            )
     return out
 
 
@@ -121,17 +123,19 @@ def load_file(path: Path, oracle_names: set[str], profiles: dict[str, Profile]) 
             dline = entry.key_lines.get("declared", line)
             if prof_name not in profiles:
                 raise InputError(
-                    f"{path}:{dline}: case {case.id}: declared for unknown profile {prof_name!r}; "
-                    f"known profiles: {', '.join(sorted(profiles))} (add cases/profiles/{prof_name}.yaml)"
+                    f"{path}:{dline}: case {case.id}: declared for unknown profile "
+                    f"{prof_name!r}; known profiles: {', '.join(sorted(profiles))} "
+                    f"(add cases/profiles/{prof_name}.yaml)"
                 )
             words = decl if isinstance(decl, str) else decl.get("says") or decl.get("status")
             if profiles[prof_name].status_of(words) is None and (
                 isinstance(decl, str) or "status" not in decl
             ):
                 raise InputError(
-                    f"{path}:{dline}: case {case.id}: profile {prof_name!r} declares {words!r}, which "
-                    f"is neither a status ({', '.join(d.value for d in Declared)}) nor a word in "
-                    f"that profile's vocabulary; add it to cases/profiles/{prof_name}.yaml"
+                    f"{path}:{dline}: case {case.id}: profile {prof_name!r} declares "
+                    f"{words!r}, which is neither a status "
+                    f"({', '.join(d.value for d in Declared)}) nor a word in that profile's "
+                    f"vocabulary; add it to cases/profiles/{prof_name}.yaml"
                 )
         out.append(case)
     return out

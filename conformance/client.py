@@ -17,7 +17,9 @@ import httpx
 from conformance import sse
 
 # Headers that carry credentials: never logged, never stored in evidence or cassettes.
-SECRET_HEADERS = frozenset({"x-api-key", "authorization", "cookie", "set-cookie", "proxy-authorization"})
+SECRET_HEADERS = frozenset(
+    {"x-api-key", "authorization", "cookie", "set-cookie", "proxy-authorization"}
+)
 # Where a wrong-but-well-formed key is needed (auth rows), this one is used: it is public.
 WRONG_KEY = "sk-conformance-wrong-key-0000"
 
@@ -92,7 +94,7 @@ class Exchange:
         if self.retries:
             out["retries"] = list(self.retries)
         msg = self.message() if self.ok else None
-        if msg:
+        if msg and (self.events is not None or msg.get("type") == "message"):
             out["stop_reason"] = msg.get("stop_reason")
             if msg.get("stop_sequence") is not None:
                 out["stop_sequence"] = msg.get("stop_sequence")
@@ -169,9 +171,7 @@ class Client:
         self.api_key = api_key
         self.default_headers = dict(default_headers or {})
         self.limits = limits or Limits()
-        timeout = httpx.Timeout(
-            self.limits.read_timeout, connect=self.limits.connect_timeout
-        )
+        timeout = httpx.Timeout(self.limits.read_timeout, connect=self.limits.connect_timeout)
         self._http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
         self.requests = 0
         self.input_tokens = 0
@@ -258,7 +258,9 @@ class Client:
                         ex.error = f"response body over {self.limits.max_body_bytes} bytes; cut"
                         break
                     if time.monotonic() - started > self.limits.total_timeout:
-                        ex.error = f"response not finished after {self.limits.total_timeout:.0f}s; cut"
+                        ex.error = (
+                            f"response not finished after {self.limits.total_timeout:.0f}s; cut"
+                        )
                         break
                 ex.raw = b"".join(chunks)
         except httpx.TimeoutException as exc:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.client import WRONG_KEY, Exchange, response_text
-from conformance.probe import Probe
+from conformance.probe import Probe, wire_violations
 from conformance.results import Observed
 
 
@@ -49,12 +49,18 @@ def failure(ex: Exchange, what: str = "the probe") -> Observation | None:
             Observed.REJECTED,
             f"{what} answered {ex.status} {detail}: {ex.error_message() or ''}".strip(),
         )
-    return Observation(Observed.ERROR, f"{what} answered {ex.status}: {ex.error or ex.error_message() or ''}")
+    return Observation(
+        Observed.ERROR, f"{what} answered {ex.status}: {ex.error or ex.error_message() or ''}"
+    )
 
 
 def tool_uses(ex: Exchange) -> list[dict[str, Any]]:
     msg = ex.message() if ex.ok else None
-    return [b for b in (msg or {}).get("content") or [] if isinstance(b, dict) and b.get("type") == "tool_use"]
+    return [
+        b
+        for b in (msg or {}).get("content") or []
+        if isinstance(b, dict) and b.get("type") == "tool_use"
+    ]
 
 
 # --- acceptance and validation ------------------------------------------------------------
@@ -90,6 +96,7 @@ def validation(p: Probe, case: Any) -> Observation:
     as Anthropic does). ignored: invalid arms pass unchecked. With ``params.mode: accept``
     only the valid arms decide (a declared range is honored when its values are accepted).
     """
+
     def send(arm: dict[str, Any]) -> Exchange:
         kwargs: dict[str, Any] = {}
         if "headers" in arm:
@@ -123,9 +130,15 @@ def validation(p: Probe, case: Any) -> Observation:
         note = f"; out-of-range rejected: {rejected or 'none'}, accepted: {accepted or 'none'}"
         return Observation(Observed.HONORED, f"all valid values accepted{note}", evidence)
     if invalid and len(rejected) == len(invalid):
-        return Observation(Observed.HONORED, f"invalid values rejected ({', '.join(rejected)}); valid accepted", evidence)
+        return Observation(
+            Observed.HONORED,
+            f"invalid values rejected ({', '.join(rejected)}); valid accepted",
+            evidence,
+        )
     if invalid and len(accepted) == len(invalid):
-        return Observation(Observed.IGNORED, f"invalid values accepted unchecked ({', '.join(accepted)})", evidence)
+        return Observation(
+            Observed.IGNORED, f"invalid values accepted unchecked ({', '.join(accepted)})", evidence
+        )
     return Observation(
         Observed.INCONCLUSIVE,
         f"partly enforced: rejected {rejected}, accepted {accepted}",
@@ -144,7 +157,9 @@ def model(p: Probe, case: Any) -> Observation:
     evidence: dict[str, Any] = {"native": served}
     for name in case.params.get("others", []):
         oex = p.send(name, p.body(case.probe, {"model": name}))
-        evidence[name] = (oex.message() or {}).get("model") if oex.ok else f"{oex.status} {oex.error_type()}"
+        evidence[name] = (
+            (oex.message() or {}).get("model") if oex.ok else f"{oex.status} {oex.error_type()}"
+        )
     if not isinstance(served, str) or not served:
         return Observation(Observed.INCONCLUSIVE, "2xx but the response names no model", evidence)
     mapped = ", ".join(f"{k} → {v}" for k, v in evidence.items() if k != "native")
@@ -169,13 +184,19 @@ def max_tokens(p: Probe, case: Any) -> Observation:
     reason = msg.get("stop_reason")
     evidence = {"max_tokens": limit, "output_tokens": out, "stop_reason": reason}
     if not isinstance(out, int):
-        return Observation(Observed.INCONCLUSIVE, "no usage.output_tokens to compare with", evidence)
+        return Observation(
+            Observed.INCONCLUSIVE, "no usage.output_tokens to compare with", evidence
+        )
     if out > limit + slack:
         return Observation(Observed.IGNORED, f"output_tokens {out} > max_tokens {limit}", evidence)
     if reason == "max_tokens":
-        return Observation(Observed.HONORED, f"stop_reason max_tokens, output_tokens {out} ≤ {limit}", evidence)
+        return Observation(
+            Observed.HONORED, f"stop_reason max_tokens, output_tokens {out} ≤ {limit}", evidence
+        )
     if reason == "end_turn" and out < limit:
-        return Observation(Observed.INCONCLUSIVE, f"the model stopped on its own after {out} tokens", evidence)
+        return Observation(
+            Observed.INCONCLUSIVE, f"the model stopped on its own after {out} tokens", evidence
+        )
     return Observation(
         Observed.IGNORED if reason == "end_turn" else Observed.INCONCLUSIVE,
         f"output capped at {out} but stop_reason is {reason!r}, not 'max_tokens'",
@@ -205,11 +226,15 @@ def stop_sequences(p: Probe, case: Any) -> Observation:
         return bad
     msg = ex.message() or {}
     text = response_text(msg)
-    evidence.update(text=text[:200], stop_reason=msg.get("stop_reason"), stop_sequence=msg.get("stop_sequence"))
+    evidence.update(
+        text=text[:200], stop_reason=msg.get("stop_reason"), stop_sequence=msg.get("stop_sequence")
+    )
     if seq in text:
         return Observation(Observed.IGNORED, f"{seq!r} still in the output", evidence)
     if msg.get("stop_reason") == "stop_sequence" and msg.get("stop_sequence") == seq:
-        return Observation(Observed.HONORED, f"stopped before {seq!r}; stop_reason stop_sequence, echoed", evidence)
+        return Observation(
+            Observed.HONORED, f"stopped before {seq!r}; stop_reason stop_sequence, echoed", evidence
+        )
     return Observation(
         Observed.HONORED,
         f"output cut before {seq!r}, but stop_reason={msg.get('stop_reason')!r} "
@@ -228,7 +253,11 @@ def stream(p: Probe, case: Any) -> Observation:
     ctype = ex.headers.get("content-type", "")
     evidence: dict[str, Any] = {"content_type": ctype}
     if not ex.is_stream:
-        return Observation(Observed.IGNORED, f"stream requested, got {ctype or 'no content-type'} instead of SSE", evidence)
+        return Observation(
+            Observed.IGNORED,
+            f"stream requested, got {ctype or 'no content-type'} instead of SSE",
+            evidence,
+        )
     from conformance import sse
 
     names = [e.name for e in ex.events or []]
@@ -287,12 +316,25 @@ def token_diff(p: Probe, case: Any) -> Observation:
             bad = Observation(Observed.REJECTED, f"{bad.message} (5xx, though the control passed)")
         return bad or Observation(Observed.ERROR, "no prompt token count for the probe", {})
     delta = with_ - without
-    evidence = {"tokens_with": with_, "tokens_without": without, "delta": delta, "min_delta": min_delta}
+    evidence = {
+        "tokens_with": with_,
+        "tokens_without": without,
+        "delta": delta,
+        "min_delta": min_delta,
+    }
     if delta >= min_delta:
-        return Observation(Observed.HONORED, f"prompt grew by {delta} tokens ({without} → {with_})", evidence)
+        return Observation(
+            Observed.HONORED, f"prompt grew by {delta} tokens ({without} → {with_})", evidence
+        )
     if abs(delta) <= slack:
-        return Observation(Observed.IGNORED, f"prompt did not grow ({without} → {with_}): the block never reached the model", evidence)
-    return Observation(Observed.INCONCLUSIVE, f"prompt grew by only {delta} tokens (< {min_delta})", evidence)
+        return Observation(
+            Observed.IGNORED,
+            f"prompt did not grow ({without} → {with_}): the block never reached the model",
+            evidence,
+        )
+    return Observation(
+        Observed.INCONCLUSIVE, f"prompt grew by only {delta} tokens (< {min_delta})", evidence
+    )
 
 
 @oracle("echo")
@@ -322,7 +364,9 @@ def echo(p: Probe, case: Any) -> Observation:
         return Observation(Observed.HONORED, summary, evidence)
     if control_hits >= need:
         return Observation(Observed.IGNORED, summary, evidence)
-    return Observation(Observed.INCONCLUSIVE, f"{summary}: the model does not repeat codes reliably", evidence)
+    return Observation(
+        Observed.INCONCLUSIVE, f"{summary}: the model does not repeat codes reliably", evidence
+    )
 
 
 def _distinct(texts: list[str]) -> int:
@@ -344,12 +388,22 @@ def sampling(p: Probe, case: Any) -> Observation:
                 return bad
             arms[arm].append(response_text(ex.message()))
     d_narrow, d_wide = _distinct(arms["narrow"]), _distinct(arms["wide"])
-    evidence = {"distinct_narrow": d_narrow, "distinct_wide": d_wide, "samples": n,
-                "narrow": case.params["narrow"], "wide": case.params["wide"],
-                "narrow_samples": [t[:40] for t in arms["narrow"]], "wide_samples": [t[:40] for t in arms["wide"]]}
+    evidence = {
+        "distinct_narrow": d_narrow,
+        "distinct_wide": d_wide,
+        "samples": n,
+        "narrow": case.params["narrow"],
+        "wide": case.params["wide"],
+        "narrow_samples": [t[:40] for t in arms["narrow"]],
+        "wide_samples": [t[:40] for t in arms["wide"]],
+    }
     summary = f"distinct outputs: narrow {d_narrow}/{n}, wide {d_wide}/{n}"
     if d_wide < p.settings.get("sampling.wide_min_distinct", 4):
-        return Observation(Observed.INCONCLUSIVE, f"{summary}: the wide arm is not diverse, nothing to collapse", evidence)
+        return Observation(
+            Observed.INCONCLUSIVE,
+            f"{summary}: the wide arm is not diverse, nothing to collapse",
+            evidence,
+        )
     if d_narrow <= p.settings.get("sampling.narrow_max_distinct", 2):
         return Observation(Observed.HONORED, summary, evidence)
     if d_narrow >= d_wide - 1:
@@ -362,8 +416,12 @@ def cache_diff(p: Probe, case: Any) -> Observation:
     """cache_control: does the marker change cache accounting compared with no marker?"""
     fields = ("cache_creation_input_tokens", "cache_read_input_tokens")
     arms = {}
-    for label, layer in (("marked 1", case.probe), ("marked 2", case.probe),
-                         ("unmarked 1", case.control), ("unmarked 2", case.control)):
+    for label, layer in (
+        ("marked 1", case.probe),
+        ("marked 2", case.probe),
+        ("unmarked 1", case.control),
+        ("unmarked 2", case.control),
+    ):
         layers = (case.probe, layer) if layer is case.control else (layer,)
         ex = p.send(label, p.body(*layers, {"max_tokens": 1}))
         bad = failure(ex, label)
@@ -375,12 +433,26 @@ def cache_diff(p: Probe, case: Any) -> Observation:
     marked = [arms["marked 1"].get(fields[0]) or 0, arms["marked 2"].get(fields[1]) or 0]
     unmarked_read = arms["unmarked 2"].get(fields[1]) or 0
     if (marked[0] > 0 or marked[1] > 0) and unmarked_read == 0:
-        return Observation(Observed.HONORED, f"marker made a cache entry (creation {marked[0]}, read {marked[1]}); no marker, no cache", evidence)
+        return Observation(
+            Observed.HONORED,
+            f"marker made a cache entry (creation {marked[0]}, read {marked[1]}); "
+            "no marker, no cache",
+            evidence,
+        )
     if marked[1] > 0 and unmarked_read > 0:
-        return Observation(Observed.IGNORED, f"cache reads with and without the marker ({marked[1]} vs {unmarked_read}): automatic caching, the marker changes nothing", evidence)
+        return Observation(
+            Observed.IGNORED,
+            f"cache reads with and without the marker ({marked[1]} vs {unmarked_read}): "
+            "automatic caching, the marker changes nothing",
+            evidence,
+        )
     if not any(v for arm in arms.values() for k, v in arm.items() if k in fields):
-        return Observation(Observed.IGNORED, "no cache tokens reported with or without the marker", evidence)
-    return Observation(Observed.INCONCLUSIVE, "cache accounting differs in a way that proves nothing", evidence)
+        return Observation(
+            Observed.IGNORED, "no cache tokens reported with or without the marker", evidence
+        )
+    return Observation(
+        Observed.INCONCLUSIVE, "cache accounting differs in a way that proves nothing", evidence
+    )
 
 
 # --- tools --------------------------------------------------------------------------------
@@ -426,7 +498,11 @@ def tool_use(p: Probe, case: Any) -> Observation:
             problem = _validate_input(tools.get(block.get("name")), block)
             if problem:
                 problems.append(f"trial {trial + 1}: {problem}")
-    evidence: dict[str, Any] = {"tool_uses_per_trial": counts, "names": names, "input_problems": problems}
+    evidence: dict[str, Any] = {
+        "tool_uses_per_trial": counts,
+        "names": names,
+        "input_problems": problems,
+    }
     control_counts: list[int] = []
     if case.control is not None:
         for trial in range(n):
@@ -440,32 +516,206 @@ def tool_use(p: Probe, case: Any) -> Observation:
         right = sum(1 for nm in names if nm == want)
         summary = f"{want} called in {right}/{n}"
         if right == n and problems and case.params.get("check_input"):
-            return Observation(Observed.IGNORED, f"{summary}, but input ignores input_schema: {problems[0]}", evidence)
+            return Observation(
+                Observed.IGNORED,
+                f"{summary}, but input ignores input_schema: {problems[0]}",
+                evidence,
+            )
         if right == n and all(c == 1 for c in counts) and not problems:
             return Observation(Observed.HONORED, f"{summary}, input schema-valid", evidence)
         if right == n:
             return Observation(Observed.HONORED, f"{summary}; but {problems or counts}", evidence)
         if right == 0:
-            return Observation(Observed.IGNORED, f"{summary} (names: {names or 'no tool call'})", evidence)
+            return Observation(
+                Observed.IGNORED, f"{summary} (names: {names or 'no tool call'})", evidence
+            )
         return Observation(Observed.INCONCLUSIVE, summary, evidence)
     if expect == "any":
         if called == n:
             return Observation(Observed.HONORED, summary, evidence)
-        return Observation(Observed.IGNORED if called == 0 else Observed.INCONCLUSIVE, summary, evidence)
+        return Observation(
+            Observed.IGNORED if called == 0 else Observed.INCONCLUSIVE, summary, evidence
+        )
     if expect == "auto":
         if called:
             return Observation(Observed.HONORED, summary, evidence)
-        return Observation(Observed.INCONCLUSIVE, f"{summary}: the model chose not to call a tool", evidence)
+        return Observation(
+            Observed.INCONCLUSIVE, f"{summary}: the model chose not to call a tool", evidence
+        )
     if expect == "none":
         if not any(c > 0 for c in control_counts):
-            return Observation(Observed.INCONCLUSIVE, f"{summary}; the control never called a tool either", evidence)
+            return Observation(
+                Observed.INCONCLUSIVE,
+                f"{summary}; the control never called a tool either",
+                evidence,
+            )
         if called == 0:
-            return Observation(Observed.HONORED, f"no tool call in {n}/{n}; control called in {sum(1 for c in control_counts if c > 0)}/{n}", evidence)
+            return Observation(
+                Observed.HONORED,
+                f"no tool call in {n}/{n}; control called in "
+                f"{sum(1 for c in control_counts if c > 0)}/{n}",
+                evidence,
+            )
         return Observation(Observed.IGNORED, summary, evidence)
     if expect == "single":
         if not any(c > 1 for c in control_counts):
-            return Observation(Observed.INCONCLUSIVE, f"the control never made parallel calls {control_counts}; nothing to disable", evidence)
+            return Observation(
+                Observed.INCONCLUSIVE,
+                f"the control never made parallel calls {control_counts}; nothing to disable",
+                evidence,
+            )
         if all(c <= 1 for c in counts):
-            return Observation(Observed.HONORED, f"at most one call per answer {counts}; control {control_counts}", evidence)
+            return Observation(
+                Observed.HONORED,
+                f"at most one call per answer {counts}; control {control_counts}",
+                evidence,
+            )
         return Observation(Observed.IGNORED, f"parallel calls despite the flag {counts}", evidence)
     raise ValueError(f"unknown tool_use expectation {expect!r}")
+
+
+# --- protocol -----------------------------------------------------------------------------
+
+
+def _sdk_verdict(ex: Exchange) -> str | None:
+    """The official client's complaint about this response, or None if it loads it."""
+    from conformance import protocol
+
+    try:
+        return (
+            protocol.sdk_load_stream(ex.raw) if ex.is_stream else protocol.sdk_load_message(ex.json)
+        )
+    except protocol.SDKUnavailable:
+        return "skipped: the anthropic SDK is not installed (pip install -e '.[sdk]')"
+
+
+def _conformance(label: str, violations: list[str], evidence: dict[str, Any]) -> Observation:
+    evidence["violations"] = violations[:12]
+    if violations:
+        return Observation(
+            Observed.VIOLATED, f"{label}: {len(violations)} violation(s): {violations[0]}", evidence
+        )
+    return Observation(Observed.HONORED, f"{label}: conforms", evidence)
+
+
+@oracle("protocol")
+def protocol_check(p: Probe, case: Any) -> Observation:
+    """Wire-contract rows: ``params.check`` picks what is checked, on real responses.
+
+    message / stream: the JSON Schemas from the pinned SDK plus the wire overlay, the SSE
+    grammar, and whether the official client loads the answer. errors: an invalid request gets
+    a 4xx with Anthropic's error envelope. auth_errors: a wrong key gets 401
+    authentication_error. bearer: ``Authorization: Bearer`` works. count_tokens / models: the
+    endpoints exist and answer the documented shape (count close to usage.input_tokens).
+    stream_equivalence: the streamed message has the same shape as the non-streamed one.
+    """
+    check = case.params["check"]
+    if check in ("message", "stream"):
+        body = p.body(case.probe, {"stream": True} if check == "stream" else None)
+        ex = p.send(check, body)
+        bad = failure(ex)
+        if bad:
+            return bad
+        if check == "stream" and not ex.is_stream:
+            return Observation(
+                Observed.VIOLATED,
+                "stream: true answered without SSE",
+                {"content_type": ex.headers.get("content-type")},
+            )
+        violations = wire_violations(ex)
+        sdk = _sdk_verdict(ex)
+        evidence: dict[str, Any] = {"official_client": sdk or "loads it"}
+        if sdk and not sdk.startswith("skipped"):
+            violations.append(f"the official anthropic SDK fails on it: {sdk}")
+        return _conformance(check, violations, evidence)
+    if check == "stream_equivalence":
+        plain_ex = p.send("non-stream", p.body(case.probe))
+        stream_ex = p.send("stream", p.body(case.probe, {"stream": True}))
+        for ex in (plain_ex, stream_ex):
+            bad = failure(ex)
+            if bad:
+                return bad
+        a, b = plain_ex.message() or {}, stream_ex.message() or {}
+
+        def shape(m: dict[str, Any]) -> dict[str, Any]:
+            return {
+                "keys": sorted(m),
+                "blocks": [
+                    blk.get("type") for blk in m.get("content") or [] if isinstance(blk, dict)
+                ],
+                "usage": sorted(m.get("usage") or {}),
+            }
+
+        evidence = {"non_stream": shape(a), "stream": shape(b)}
+        violations = [
+            f"{k} differ: {evidence['non_stream'][k]} vs {evidence['stream'][k]}"
+            for k in ("keys", "blocks", "usage")
+            if evidence["non_stream"][k] != evidence["stream"][k]
+        ]
+        return _conformance("stream vs non-stream", violations, evidence)
+    if check == "errors":
+        violations, evidence = [], {}
+        for arm in case.params["invalid"]:
+            ex = p.send(arm["label"], p.body(case.probe, arm.get("probe")))
+            evidence[arm["label"]] = f"{ex.status} {ex.error_type()}"
+            if ex.status is None:
+                return Observation(Observed.ERROR, f"{arm['label']}: {ex.error}", evidence)
+            if ex.ok:
+                violations.append(f"{arm['label']}: answered {ex.status}, not 4xx")
+            elif ex.status >= 500:
+                violations.append(
+                    f"{arm['label']}: answered {ex.status} for a client error, not 4xx"
+                )
+            violations += [
+                f"{arm['label']}: {v}" for v in (wire_violations(ex) if not ex.ok else [])
+            ]
+        return _conformance("error answers", violations, evidence)
+    if check == "auth_errors":
+        violations, evidence = [], {}
+        for label, kwargs in (("wrong key", {"key": WRONG_KEY}), ("no key", {"auth": "none"})):
+            ex = p.send(label, p.body(case.probe), **kwargs)
+            evidence[label] = f"{ex.status} {ex.error_type()}"
+            if ex.status != 401:
+                violations.append(f"{label}: answered {ex.status}, not 401")
+            elif ex.error_type() != "authentication_error":
+                violations.append(
+                    f"{label}: error.type {ex.error_type()!r}, not 'authentication_error'"
+                )
+        return _conformance("authentication errors", violations, evidence)
+    if check == "bearer":
+        ex = p.send("bearer", p.body(case.probe), auth="bearer")
+        bad = failure(ex, "Authorization: Bearer")
+        return bad or Observation(Observed.HONORED, "Authorization: Bearer accepted", {})
+    if check == "count_tokens":
+        body = p.body(case.probe)
+        counted = {k: v for k, v in body.items() if k not in ("max_tokens", "stream")}
+        ex = p.send("count_tokens", counted, path="/v1/messages/count_tokens")
+        bad = failure(ex, "count_tokens")
+        if bad:
+            return bad
+        from conformance import protocol
+
+        violations = protocol.check_count_tokens(ex.json)
+        used, _ = p.count("usage", body)
+        counted_n = (ex.json or {}).get("input_tokens") if isinstance(ex.json, dict) else None
+        evidence = {"count_tokens": counted_n, "usage_input_tokens": used}
+        tolerance = case.params.get("tolerance", 0.1)
+        if (
+            isinstance(counted_n, int)
+            and isinstance(used, int)
+            and used
+            and abs(counted_n - used) > tolerance * used
+        ):
+            violations.append(
+                f"count_tokens says {counted_n}, the same request used {used} input tokens"
+            )
+        return _conformance("count_tokens", violations, evidence)
+    if check == "models":
+        ex = p.send("models", None, method="GET", path="/v1/models")
+        bad = failure(ex, "GET /v1/models")
+        if bad:
+            return bad
+        from conformance import protocol
+
+        return _conformance("models list", protocol.check_models_list(ex.json), {})
+    raise ValueError(f"unknown protocol check {check!r}")

@@ -20,20 +20,48 @@ MODES = ("live", "record", "replay")
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("anthropic-conformance")
-    group.addoption("--target", action="append", default=[], metavar="NAME",
-                    help="target(s) to test (repeatable or comma-separated), from cases/targets/")
+    group.addoption(
+        "--target",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="target(s) to test (repeatable or comma-separated), from cases/targets/",
+    )
     group.addoption("--base-url", metavar="URL", help="override the target's base URL")
     group.addoption("--api-key-env", metavar="VAR", help="override the variable holding the key")
     group.addoption("--model", metavar="NAME", help="override the target's model")
-    group.addoption("--mode", choices=MODES, default="live",
-                    help="live: call the endpoint; record: call it and write cassettes; "
-                         "replay: serve cassettes offline (default: live)")
-    group.addoption("--report-dir", default="reports", metavar="DIR",
-                    help="where results.json (and the matrix) go (default: reports/)")
-    group.addoption("--cases-dir", default=None, metavar="DIR",
-                    help="case files (default: <rootdir>/cases)")
-    group.addoption("--cassette-dir", default=None, metavar="DIR",
-                    help="cassettes (default: <rootdir>/cassettes)")
+    group.addoption(
+        "--mode",
+        choices=MODES,
+        default="replay",
+        help="replay: serve the shipped cassettes offline (default); live: call the "
+        "endpoint; record: call it and write cassettes",
+    )
+    group.addoption(
+        "--report-dir",
+        default="reports",
+        metavar="DIR",
+        help="where results.json (and the matrix) go (default: reports/)",
+    )
+    group.addoption(
+        "--previous",
+        metavar="RESULTS_JSON",
+        help="an earlier results.json: the report lists rows whose behaviour changed",
+    )
+    group.addoption(
+        "--fail-on-regression",
+        action="store_true",
+        help="exit non-zero only if a row that passed in --previous no longer passes",
+    )
+    group.addoption(
+        "--cases-dir", default=None, metavar="DIR", help="case files (default: <rootdir>/cases)"
+    )
+    group.addoption(
+        "--cassette-dir",
+        default=None,
+        metavar="DIR",
+        help="cassettes (default: <rootdir>/cassettes)",
+    )
 
 
 class State:
@@ -56,7 +84,11 @@ class State:
         try:
             self.cases, self.profiles = cases.load_all(self.cases_dir, set(oracles.ORACLES))
             self.targets = targets.resolve(names, self.cases_dir / "targets")
-            overrides = {"--base-url": opt.base_url, "--model": opt.model, "--api-key-env": opt.api_key_env}
+            overrides = {
+                "--base-url": opt.base_url,
+                "--model": opt.model,
+                "--api-key-env": opt.api_key_env,
+            }
             given = [flag for flag, value in overrides.items() if value]
             if given and len(self.targets) > 1:
                 raise InputError(f"{', '.join(given)} apply to one target; got {len(self.targets)}")
@@ -76,8 +108,10 @@ class State:
         self.run = RunInfo(
             suite_version=__import__("conformance").__version__,
             mode=self.mode,
-            targets=[{"name": t.name, "base_url_host": t.host, "model": t.model, "profile": t.profile}
-                     for t in self.targets],
+            targets=[
+                {"name": t.name, "base_url_host": t.host, "model": t.model, "profile": t.profile}
+                for t in self.targets
+            ],
             started=now_iso(),
         )
 
@@ -97,7 +131,7 @@ def _state(config: pytest.Config) -> State | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "conformance: a conformance case (one row × one target)")
+    config.addinivalue_line("markers", "conformance: a conformance case (one row x one target)")
     if config.option.target:
         config._anthropic_conformance = State(config)  # type: ignore[attr-defined]
 
@@ -125,7 +159,9 @@ class CaseFile(pytest.File):
         assert state is not None
         for case in state.by_file[self.path.resolve()]:
             for target in state.targets:
-                yield CaseItem.from_parent(self, name=f"{case.id}[{target.name}]", case=case, target=target)
+                yield CaseItem.from_parent(
+                    self, name=f"{case.id}[{target.name}]", case=case, target=target
+                )
 
 
 class CaseFailure(Exception):
@@ -146,8 +182,14 @@ class CaseItem(pytest.Item):
         assert state is not None
         secrets = [k for k in state.keys.values() if k]
         result = runner.run_case(
-            self.case, self.target, state.client(self.target), state.settings, state.profiles,
-            mode=state.mode, cassette_dir=state.cassette_dir, secrets=secrets,
+            self.case,
+            self.target,
+            state.client(self.target),
+            state.settings,
+            state.profiles,
+            mode=state.mode,
+            cassette_dir=state.cassette_dir,
+            secrets=secrets,
         )
         self.user_properties.append((RESULT_KEY, json.dumps(result.to_dict())))
         text = runner.describe(result)
@@ -195,17 +237,38 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     selected = session.testscollected
     state.run.complete = exitstatus in (0, 1) and len(_collected) >= min(selected, expected) > 0
     doc = results.build_document(state.run, list(_collected))
-    path = state.report_dir / "results.json"
-    results.write_results(path, doc)
+    from conformance import report
+
+    previous = None
+    if session.config.option.previous:
+        try:
+            previous = report.load_results_file(Path(session.config.option.previous))
+        except report.ReportInputError as exc:
+            raise pytest.UsageError(f"--previous: {exc}") from None
+    paths = report.write_report(doc, state.report_dir, previous)
+    path = paths["results"]
+    if session.config.option.fail_on_regression and exitstatus in (0, 1):
+        regressions = (
+            [c for c in report.drift(previous, doc) if c["regression"]] if previous else []
+        )
+        session.exitstatus = 1 if regressions else 0
+        session.config._anthropic_conformance_regressions = regressions  # type: ignore[attr-defined]
     if state.mode == "record":
         from conformance import recording
 
         for t in state.targets:
-            recording.write_provenance(state.cassette_dir, t.name, {
-                "target": t.name, "base_url_host": t.host, "model": t.model,
-                "suite_version": state.run.suite_version, "recorded": state.run.finished,
-                "cases": sorted(r["id"] for r in _collected if r["target"] == t.name),
-            })
+            recording.write_provenance(
+                state.cassette_dir,
+                t.name,
+                {
+                    "target": t.name,
+                    "base_url_host": t.host,
+                    "model": t.model,
+                    "suite_version": state.run.suite_version,
+                    "recorded": state.run.finished,
+                    "cases": sorted(r["id"] for r in _collected if r["target"] == t.name),
+                },
+            )
     session.config._anthropic_conformance_results = path  # type: ignore[attr-defined]
 
 
@@ -222,3 +285,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_line(f"rows: {summary}")
     if path:
         terminalreporter.write_line(f"results: {path}")
+        terminalreporter.write_line(
+            f"matrix:  {path.parent / 'index.html'}, {path.parent / 'matrix.md'}"
+        )
+    regressions = getattr(config, "_anthropic_conformance_regressions", None)
+    if regressions is not None:
+        terminalreporter.write_line(f"regressions against --previous: {len(regressions)}")
+        for change in regressions[:20]:
+            terminalreporter.write_line(
+                f"  {change.get('target')} {change.get('id')}: "
+                f"{change.get('before')} -> {change.get('after')}"
+            )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
-import json
 import re
 import struct
 import zlib
@@ -20,13 +19,60 @@ from conformance.client import Client, Exchange, prompt_tokens
 
 PLACEHOLDER = re.compile(r"\{\{([A-Z_]+[0-9]*)\}\}")
 # Plain, neutral words for filler text: the size matters, not the meaning.
-WORDS = (
-    "river stone garden window paper orange market winter bridge candle forest silver "
-    "harbor pencil meadow ladder cotton valley mirror copper basket island lantern "
-    "marble engine feather castle pillow rocket saddle ticket violin wagon anchor "
-    "blanket button cabin canyon carpet circle clover desert engine fabric falcon "
-    "fountain glacier hammer helmet jacket kettle ribbon"
-).split()
+WORDS = [
+    "river",
+    "stone",
+    "garden",
+    "window",
+    "paper",
+    "orange",
+    "market",
+    "winter",
+    "bridge",
+    "candle",
+    "forest",
+    "silver",
+    "harbor",
+    "pencil",
+    "meadow",
+    "ladder",
+    "cotton",
+    "valley",
+    "mirror",
+    "copper",
+    "basket",
+    "island",
+    "lantern",
+    "marble",
+    "engine",
+    "feather",
+    "castle",
+    "pillow",
+    "rocket",
+    "saddle",
+    "ticket",
+    "violin",
+    "wagon",
+    "anchor",
+    "blanket",
+    "button",
+    "cabin",
+    "canyon",
+    "carpet",
+    "circle",
+    "clover",
+    "desert",
+    "engine",
+    "fabric",
+    "falcon",
+    "fountain",
+    "glacier",
+    "hammer",
+    "helmet",
+    "jacket",
+    "kettle",
+    "ribbon",
+]
 
 
 def nonce(case_id: str, label: str) -> str:
@@ -111,7 +157,11 @@ class Probe:
         if name == "FILLER_LONG":
             return filler(self.case_id + "/long", self.settings.get("cache.filler_words", 1400))
         if name.startswith("PNG_"):
-            colours = {"PNG_RED": (220, 20, 20), "PNG_GREEN": (20, 200, 20), "PNG_BLUE": (20, 20, 220)}
+            colours = {
+                "PNG_RED": (220, 20, 20),
+                "PNG_GREEN": (20, 200, 20),
+                "PNG_BLUE": (20, 20, 220),
+            }
             return png(colours.get(name, (128, 128, 128)))
         if name == "MODEL":
             return self.model
@@ -157,6 +207,9 @@ class Probe:
         out = []
         for label, ex in self.exchanges:
             item = {"label": label, "path": ex.path, **ex.summary()}
+            violations = wire_violations(ex)
+            if violations:
+                item["protocol"] = violations[:6]
             item["request"] = _truncate(ex.request_body)
             extra = {
                 k: v
@@ -169,3 +222,16 @@ class Probe:
         return out
 
 
+def wire_violations(ex: Exchange) -> list[str]:
+    """Protocol problems of one answer (checked on every response the suite receives)."""
+    from conformance import protocol
+
+    if ex.status is None:
+        return []
+    if ex.is_stream:
+        return protocol.check_stream(ex.raw)[0]
+    if not ex.ok:
+        return protocol.check_error(ex.status, ex.json, ex.raw)
+    if ex.path == "/v1/messages" and isinstance(ex.json, dict):
+        return protocol.check_message(ex.json, max_tokens=(ex.request_body or {}).get("max_tokens"))
+    return []

@@ -25,8 +25,15 @@ MATCHED_HEADERS = ("x-api-key", "authorization", "anthropic-version", "anthropic
 CREDENTIAL_HEADERS = ("x-api-key", "authorization", "cookie", "proxy-authorization")
 # Response headers that identify an account or a request: dropped before writing.
 DROPPED_RESPONSE_HEADERS = {
-    "set-cookie", "request-id", "x-request-id", "anthropic-organization-id", "openai-organization",
-    "cf-ray", "x-litellm-call-id", "x-litellm-key-spend", "llm_provider-x-request-id",
+    "set-cookie",
+    "request-id",
+    "x-request-id",
+    "anthropic-organization-id",
+    "openai-organization",
+    "cf-ray",
+    "x-litellm-call-id",
+    "x-litellm-key-spend",
+    "llm_provider-x-request-id",
 }
 
 
@@ -68,7 +75,10 @@ def _response_scrubber(secrets: list[str]) -> Any:
         if isinstance(data, (bytes, str)):
             for secret in secrets:
                 if secret:
-                    data = data.replace(secret.encode() if isinstance(data, bytes) else secret, REDACTED.encode() if isinstance(data, bytes) else REDACTED)
+                    data = data.replace(
+                        secret.encode() if isinstance(data, bytes) else secret,
+                        REDACTED.encode() if isinstance(data, bytes) else REDACTED,
+                    )
             body["string"] = data
         return response
 

@@ -947,9 +947,6 @@ def write_report(
         "markdown": out_dir / "matrix.md",
     }
     write_results(paths["results"], doc)  # validates first: no page from an invalid document
-    # write_results creates the file via mkstemp (mode 0600); a published site needs it
-    # world-readable like its neighbours (actions/upload-pages-artifact rejects unreadable files).
-    paths["results"].chmod(0o644)
     markdown = render_markdown(doc, changes)
     paths["html"].write_text(render_html(doc, changes), encoding="utf-8")
     paths["markdown"].write_text(markdown, encoding="utf-8")

@@ -24,6 +24,7 @@ class Observed(str, Enum):
     IGNORED = "ignored"  # accepted, and the oracle proved it had no effect (control arm held)
     REJECTED = "rejected"  # answered 4xx
     ACCEPTED = "accepted"  # 2xx, but the effect cannot be observed from outside (evidence says why)
+    VIOLATED = "violated"  # protocol rows: the answer breaks the wire contract (violations listed)
     INCONCLUSIVE = "inconclusive"  # the probe's own control failed (e.g. model too weak)
     ERROR = "error"  # transport failure, 5xx, malformed answer
 
@@ -34,7 +35,9 @@ class Declared(str, Enum):
     HONORED = "honored"  # "Fully Supported", "Supported"
     IGNORED = "ignored"  # "Ignored"
     REJECTED = "rejected"  # documented to answer 4xx
-    UNSUPPORTED = "unsupported"  # "Not Supported": rejected or ignored, the table does not say which
+    UNSUPPORTED = (
+        "unsupported"  # "Not Supported": rejected or ignored, the table does not say which
+    )
     UNDOCUMENTED = "undocumented"  # the vendor says nothing
 
 
@@ -144,6 +147,7 @@ def write_results(path: Path, doc: dict[str, Any]) -> None:
     with os.fdopen(fd, "w") as fh:
         json.dump(doc, fh, indent=1, sort_keys=False)
         fh.write("\n")
+    os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a results file is meant to be published
     os.replace(tmp, path)
 
 
