@@ -484,6 +484,7 @@ def tool_use(p: Probe, case: Any) -> Observation:
     expect = case.params["expect"]
     n = case.params.get("trials", p.settings.get("trials", 3))
     counts, problems, names = [], [], []
+    right = 0  # calls of params.tool, whose {{K}} resolves per trial like the body's
     for trial in range(n):
         body = p.body(case.probe, trial=trial)
         ex = p.send(f"probe {trial + 1}", body)
@@ -495,6 +496,7 @@ def tool_use(p: Probe, case: Any) -> Observation:
         tools = {t.get("name"): t for t in body.get("tools", []) if isinstance(t, dict)}
         for block in uses:
             names.append(block.get("name"))
+            right += block.get("name") == p.resolve(case.params.get("tool"), trial)
             problem = _validate_input(tools.get(block.get("name")), block)
             if problem:
                 problems.append(f"trial {trial + 1}: {problem}")
@@ -513,7 +515,6 @@ def tool_use(p: Probe, case: Any) -> Observation:
     summary = f"tool called in {called}/{n}"
     if expect == "named":
         want = p.resolve(case.params["tool"])
-        right = sum(1 for nm in names if nm == want)
         summary = f"{want} called in {right}/{n}"
         if right == n and problems and case.params.get("check_input"):
             return Observation(
@@ -628,6 +629,23 @@ def protocol_check(p: Probe, case: Any) -> Observation:
         if sdk and not sdk.startswith("skipped"):
             violations.append(f"the official anthropic SDK fails on it: {sdk}")
         return _conformance(check, violations, evidence)
+    if check == "stop_reason":
+        # Where output stopped on a stop sequence, the reason must say so and echo it.
+        obs = stop_sequences(p, case)
+        if obs.observed is not Observed.HONORED:
+            return Observation(
+                Observed.INCONCLUSIVE,
+                f"no stop on the sequence to judge: {obs.message}",
+                obs.evidence,
+            )
+        seq = case.params["sequence"]
+        ev = obs.evidence
+        violations = []
+        if ev.get("stop_reason") != "stop_sequence":
+            violations.append(f"stop_reason {ev.get('stop_reason')!r}, not 'stop_sequence'")
+        if ev.get("stop_sequence") != seq:
+            violations.append(f"stop_sequence {ev.get('stop_sequence')!r}, not {seq!r}")
+        return _conformance("stop_reason on a stop sequence", violations, ev)
     if check == "stream_equivalence":
         plain_ex = p.send("non-stream", p.body(case.probe))
         stream_ex = p.send("stream", p.body(case.probe, {"stream": True}))

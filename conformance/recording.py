@@ -116,7 +116,6 @@ def _vcr(secrets: list[str], record_mode: str) -> Any:
         before_record_request=_scrub_request,
         before_record_response=_response_scrubber(secrets),
         decode_compressed_response=True,
-        allow_playback_repeats=False,
     )
     v.register_matcher("conformance_body", _match_body)
     v.register_matcher("conformance_headers", _match_headers)

@@ -55,7 +55,7 @@ def decide_outcome(declared: Declared | None, observed: Observed) -> tuple[Outco
     that could confirm honored or ignored. It fails only against a declared rejection.
     """
     if observed is Observed.ERROR:
-        return Outcome.ERROR, "the endpoint failed; nothing was observed"
+        return Outcome.ERROR, "no verdict: the row could not be observed"
     if observed is Observed.INCONCLUSIVE:
         return Outcome.INCONCLUSIVE, "the probe could not decide"
     if declared is None or declared is Declared.UNDOCUMENTED:
@@ -69,7 +69,7 @@ def decide_outcome(declared: Declared | None, observed: Observed) -> tuple[Outco
     if declared is Declared.UNSUPPORTED:
         if observed in (Observed.REJECTED, Observed.IGNORED):
             return Outcome.PASS, f"declared not supported; observed {observed.value}"
-        return Outcome.FAIL, "declared not supported, but the endpoint honored it"
+        return Outcome.FAIL, f"declared not supported (rejected or ignored), observed {observed.value}"
     if observed.value == declared.value:
         return Outcome.PASS, f"observed {observed.value}, as declared"
     return Outcome.FAIL, f"declared {declared.value}, observed {observed.value}"

@@ -99,13 +99,27 @@ def run_case(
         declared=declared,
         observed=obs.observed.value,
         outcome=outcome.value,
-        evidence=evidence,
-        message=f"{obs.message} — {reason}",
+        evidence=scrub(evidence, secrets or []),  # an endpoint may quote the key back
+        message=scrub(f"{obs.message} — {reason}", secrets or []),
         duration_ms=int((time.monotonic() - started) * 1000),
         requests=client.requests - before[0],
         input_tokens=client.input_tokens - before[1],
         output_tokens=client.output_tokens - before[2],
     )
+
+
+def scrub(value: Any, secrets: list[str]) -> Any:
+    """``value`` with each secret replaced by the cassettes' placeholder, in every string."""
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret:
+                value = value.replace(secret, recording.REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v, secrets) for v in value]
+    return value
 
 
 def describe(result: Result) -> str:

@@ -73,7 +73,14 @@ def load(path: Path) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise InputError(f"{where}: YAML syntax error: {exc.problem}") from None
+        # e.g. an unterminated quote is only noticed at the end of the file: name its start too
+        context = exc.context_mark
+        started = (
+            f" ({exc.context} that starts on line {context.line + 1})"
+            if exc.context and context and (not mark or context.line != mark.line)
+            else ""
+        )
+        raise InputError(f"{where}: YAML syntax error: {exc.problem}{started}") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: YAML error: {exc}") from None
 
@@ -114,4 +121,9 @@ def validate(doc: Any, schema: dict[str, Any], path: Path, what: str) -> None:
     err = jsonschema.exceptions.best_match(errors) or errors[0]
     where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
     line = line_of(doc, list(err.absolute_path))
+    if err.validator == "additionalProperties" and isinstance(err.instance, LineDict):
+        # a misspelt key: name its own line, not the line where its mapping starts
+        unexpected = [k for k in err.instance if k not in err.schema.get("properties", {})]
+        if unexpected:
+            line = err.instance.key_lines.get(str(unexpected[0]), line)
     raise InputError(f"{path}:{line}: invalid {what} at {where}: {err.message}")

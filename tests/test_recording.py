@@ -1,0 +1,128 @@
+"""Cassettes: record once against an endpoint, replay offline with the same verdicts; the key
+is never written anywhere; a missing or stale cassette says how to re-record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conformance import recording, sse
+
+FAKE_KEY = "sk-fake-test-key-123"
+
+
+def files_containing(root: Path, secret: str) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+
+
+def interactions(path: Path) -> list[dict[str, Any]]:
+    return yaml.safe_load(path.read_text())["interactions"]
+
+
+def test_record_then_replay_with_the_server_stopped(
+    suite: Any, start_fake_server: Any, tmp_path: Path
+) -> None:
+    server = start_fake_server()
+    cases_dir = suite.cases_dir(server.base_url)
+    cassettes = tmp_path / "cassettes"
+    recorded = suite.run(cases_dir, mode="record", cassette_dir=cassettes)
+    assert recorded.returncode == 0, recorded
+    assert recorded.doc["run"]["complete"] and recorded.doc["run"]["mode"] == "record"
+    stored = {p.stem for p in (cassettes / "fake").glob("*.yaml")} - {"_provenance"}
+    assert stored == set(recorded.results)
+    provenance = yaml.safe_load((cassettes / "fake" / "_provenance.yaml").read_text())
+    assert provenance["cases"] == sorted(recorded.results)
+
+    # the key went over the wire, and nowhere onto disk
+    assert {r.headers.get("x-api-key") for r in server.requests} >= {FAKE_KEY}
+    assert files_containing(cassettes, FAKE_KEY) == []
+    assert files_containing(recorded.report_dir, FAKE_KEY) == []
+    assert files_containing(cases_dir, FAKE_KEY) == []
+
+    server.stop()
+    replayed = suite.run(cases_dir, mode="replay", cassette_dir=cassettes, key=None)
+    assert replayed.returncode == 0, replayed
+    assert replayed.doc["run"]["complete"] and replayed.doc["run"]["mode"] == "replay"
+    assert replayed.observed == recorded.observed
+    assert {k: r["outcome"] for k, r in replayed.results.items()} == {
+        k: r["outcome"] for k, r in recorded.results.items()
+    }
+    assert replayed.doc["run"]["requests"] == recorded.doc["run"]["requests"]
+    assert replayed.doc["run"]["input_tokens"] == recorded.doc["run"]["input_tokens"]
+
+
+@pytest.mark.deviations("echo_key_in_errors")
+def test_a_key_echoed_by_the_endpoint_is_scrubbed_everywhere(
+    suite: Any, fake_server: Any, tmp_path: Path
+) -> None:
+    """Some endpoints quote the request's credentials in error messages."""
+    cases_dir = suite.cases_dir(fake_server.base_url)
+    cassettes = tmp_path / "cassettes"
+    run = suite.run(
+        cases_dir, "-k", "anthropic-version or protocol.errors", mode="record",
+        cassette_dir=cassettes,
+    )  # fmt: skip
+    assert run.returncode == 0, run
+    assert any(FAKE_KEY.encode() in r.response for r in fake_server.requests), "no echo to test"
+    assert files_containing(cassettes, FAKE_KEY) == []
+    assert files_containing(run.report_dir, FAKE_KEY) == []
+    assert FAKE_KEY not in run.stdout + run.stderr
+
+
+def test_missing_cassette_is_an_error_row_with_the_record_command(
+    harness: Any, tmp_path: Path
+) -> None:
+    result = harness.run("fields.max_tokens", mode="replay", cassette_dir=tmp_path)
+    assert result.observed == "error" and result.outcome == "error"
+    assert f"no cassette at {tmp_path / 'fake' / 'fields.max_tokens.yaml'}" in result.message
+    assert "pytest --target fake --mode record -k 'fields.max_tokens[fake]'" in result.message
+    assert harness.server.requests == []
+
+
+def test_stale_cassette_says_so(harness: Any, tmp_path: Path) -> None:
+    recorded = harness.run("fields.max_tokens", mode="record", cassette_dir=tmp_path)
+    assert recorded.observed == "honored"
+    path = tmp_path / "fake" / "fields.max_tokens.yaml"
+    text = path.read_text()
+    assert text.count('"max_tokens": 5') == 1
+    path.write_text(text.replace('"max_tokens": 5', '"max_tokens": 6'))  # the probe "changed"
+    sent = len(harness.server.requests)
+    replayed = harness.run("fields.max_tokens", mode="replay", cassette_dir=tmp_path)
+    assert replayed.observed == "error"
+    assert "stale: the probe changed since it was recorded" in replayed.message
+    assert "pytest --target fake --mode record -k 'fields.max_tokens[fake]'" in replayed.message
+    assert len(harness.server.requests) == sent, "replay must not fall through to the network"
+
+
+def test_rerecording_replaces_the_cassette(harness: Any, tmp_path: Path) -> None:
+    for _ in range(2):
+        harness.run("fields.system", mode="record", cassette_dir=tmp_path)
+    path = tmp_path / "fake" / "fields.system.yaml"
+    assert len(interactions(path)) == 2  # control and probe, not four
+    assert [p.name for p in (tmp_path / "fake").iterdir()] == ["fields.system.yaml"]
+
+
+def test_stream_replays_byte_for_byte(harness: Any, tmp_path: Path) -> None:
+    recorded = harness.run("fields.stream", mode="record", cassette_dir=tmp_path)
+    assert recorded.observed == "honored"
+    (logged,) = harness.server.requests
+    sent = logged.response  # the SSE bytes the server wrote (de-chunked)
+    assert sent.startswith(b"event: message_start\n")
+    (interaction,) = interactions(tmp_path / "fake" / "fields.stream.yaml")
+    stored = interaction["response"]["body"]["string"]
+    assert (stored if isinstance(stored, bytes) else stored.encode()) == sent
+    assert "<redacted>" in str(interaction["request"]["headers"])
+
+    harness.server.stop()
+    body = logged.body
+    with recording.cassette("replay", tmp_path / "fake" / "fields.stream.yaml", []):
+        ex = harness.client.send(body)
+    assert ex.raw == sent
+    assert ex.is_stream and [e.raw for e in ex.events] == [e.raw for e in sse.parse(sent)]
+    assert sse.check_grammar(ex.events) == []
+    replayed = harness.run("fields.stream", mode="replay", cassette_dir=tmp_path)
+    assert replayed.observed == "honored"
+    assert replayed.evidence["events"] == recorded.evidence["events"]

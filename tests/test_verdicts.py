@@ -1,0 +1,256 @@
+"""Verdicts: the declared x observed truth table, and every oracle against a fake endpoint.
+
+A clean fake server (tests/fakeserver.py) honours everything, so each row's observation is
+known in advance; each switchable deviation is a realistic way endpoints go wrong and must
+flip exactly the rows it concerns, to the value the oracle promises. A deviation no row
+notices would be an oracle that cannot see what it exists to see.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance.cases import Case
+from conformance.results import Declared, Observed, Outcome, decide_outcome
+
+# --- decide_outcome -----------------------------------------------------------------------
+
+TRUTH_TABLE = """
+declared \\ observed  honored  ignored  rejected  accepted  violated  inconclusive  error
+honored              pass     fail     fail      incon     fail      incon         error
+ignored              fail     pass     fail      incon     fail      incon         error
+rejected             fail     fail     pass      fail      fail      incon         error
+unsupported          fail     pass     pass      incon     fail      incon         error
+undocumented         incon    incon    incon     incon     incon     incon         error
+(none)               incon    incon    incon     incon     incon     incon         error
+"""
+
+
+def truth_table() -> dict[tuple[Declared | None, Observed], Outcome]:
+    rows = [line.split() for line in TRUTH_TABLE.strip().splitlines()]
+    columns = [Observed(name) for name in rows[0][3:]]
+    out = {}
+    for row in rows[1:]:
+        declared = None if row[0] == "(none)" else Declared(row[0])
+        for observed, cell in zip(columns, row[1:], strict=True):
+            out[declared, observed] = Outcome("inconclusive" if cell == "incon" else cell)
+    return out
+
+
+def test_truth_table_covers_every_pair() -> None:
+    table = truth_table()
+    assert set(table) == {(d, o) for d in [*Declared, None] for o in Observed}
+
+
+@pytest.mark.parametrize(("pair", "expected"), truth_table().items(), ids=str)
+def test_decide_outcome(pair: tuple[Declared | None, Observed], expected: Outcome) -> None:
+    outcome, reason = decide_outcome(*pair)
+    assert outcome is expected, reason
+    assert reason and "\n" not in reason
+
+
+def test_accepted_never_passes() -> None:
+    for declared in [*Declared, None]:
+        assert decide_outcome(declared, Observed.ACCEPTED)[0] is not Outcome.PASS
+
+
+# --- oracles against the fake endpoint ----------------------------------------------------
+
+# On a clean fake server every effect oracle sees its field honored, except these.
+CLEAN_EXCEPTIONS = {
+    "fields.temperature.range": "rejected",  # 2.0 is outside Anthropic's 0..1
+    # acceptance rows: no effect is observable from outside
+    "content.container_upload": "accepted",
+    "fields.container": "accepted",
+    "fields.mcp_servers": "accepted",
+    "fields.metadata": "accepted",
+    "fields.service_tier": "accepted",
+}
+# Rows the brief names: a clean endpoint must be seen honouring each of them.
+MUST_BE_HONORED = [
+    "fields.max_tokens", "fields.stop_sequences", "fields.stream", "fields.system",
+    "tools.name", "tools.input_schema", "tool_choice.any", "tool_choice.tool",
+    "tool_choice.none", "fields.top_k", "fields.temperature", "headers.x-api-key",
+    "headers.anthropic-version",
+]  # fmt: skip
+
+
+def clean(case_ids: Any) -> dict[str, str]:
+    return {cid: CLEAN_EXCEPTIONS.get(cid, "honored") for cid in case_ids}
+
+
+# deviation -> every row whose observation changes, and to what.
+FLIPS: dict[str, dict[str, str]] = {
+    "ignore_max_tokens": {"fields.max_tokens": "ignored"},
+    "end_turn_for_max_tokens": {"fields.max_tokens": "ignored"},
+    # the protocol row needs a stop to judge the stop_reason of
+    "drop_stop_sequences": {
+        "fields.stop_sequences": "ignored",
+        "protocol.stop_reason": "inconclusive",
+    },
+    # the output is cut (the field works) but the stop is reported as end_turn / null
+    "stop_without_reason": {"protocol.stop_reason": "violated"},
+    "drop_system": {"fields.system": "ignored"},
+    "sse_bad_order": {"protocol.stream": "violated"},
+    "sse_no_event_lines": {"fields.stream": "ignored", "protocol.stream": "violated"},
+    "no_usage_in_message_delta": {"protocol.stream": "violated"},
+    "openai_errors": {"protocol.errors": "violated", "protocol.auth_errors": "violated"},
+    "html_500": {
+        "content.text.citations": "error",
+        "content.tool_use.id": "error",
+        "content.tool_result.tool_use_id": "error",
+        "fields.temperature.range": "error",
+        "fields.thinking.budget_tokens": "error",
+        "headers.x-api-key": "error",
+        "headers.anthropic-version": "error",
+        "headers.anthropic-beta": "error",
+        "protocol.errors": "violated",
+        "protocol.auth_errors": "violated",
+    },
+    "accept_bad_keys": {"headers.x-api-key": "ignored", "protocol.auth_errors": "violated"},
+    "ignore_anthropic_version": {"headers.anthropic-version": "ignored"},
+    "forced_tool_as_text": {
+        "tool_choice.tool": "ignored",
+        "tool_choice.any": "ignored",
+        "tools.name": "ignored",
+        "tools.input_schema": "ignored",
+        # their control arms force a call, so nothing can be concluded
+        "tool_choice.none": "inconclusive",
+        "tool_choice.any.disable_parallel_tool_use": "inconclusive",
+        "tool_choice.tool.disable_parallel_tool_use": "inconclusive",
+    },
+    "ignore_tool_choice_none": {"tool_choice.none": "ignored"},
+    "ignore_disable_parallel_tool_use": {
+        "tool_choice.auto.disable_parallel_tool_use": "ignored",
+        "tool_choice.any.disable_parallel_tool_use": "ignored",
+        "tool_choice.tool.disable_parallel_tool_use": "ignored",
+    },
+    "string_tool_input": {"tools.input_schema": "ignored"},
+    # the cached prefix was mostly the description: what is left is too short to cache
+    "drop_tool_description": {"tools.description": "ignored", "tools.cache_control": "ignored"},
+    "ignore_temperature": {"fields.temperature": "ignored"},
+    "ignore_top_k": {"fields.top_k": "ignored"},
+    "drop_images": {"content.image": "ignored"},
+    "drop_documents": {"content.document": "ignored"},
+    "reject_images": {"content.image": "rejected"},
+    "image_500": {"content.image": "rejected"},  # 5xx only with the block: the block is refused
+    "ignore_cache_control": {
+        "content.text.cache_control": "ignored",
+        "content.tool_use.cache_control": "ignored",
+        "content.tool_result.cache_control": "ignored",
+        "tools.cache_control": "ignored",
+    },
+    "echo_key_in_errors": {},  # a secret-handling deviation: see test_recording.py
+    "flaky_429": {},  # retried (retry-after: 0): nothing changes, the evidence shows the retry
+}
+
+
+def diff(observed: dict[str, str]) -> dict[str, str]:
+    expected = clean(observed)
+    return {cid: obs for cid, obs in observed.items() if expected[cid] != obs}
+
+
+def test_every_deviation_of_the_fake_server_is_tested() -> None:
+    import fakeserver
+
+    assert set(FLIPS) | {"slow"} == fakeserver.DEVIATIONS
+
+
+def test_clean_server_is_observed_as_expected(harness: Any) -> None:
+    results = {cid: harness.run(cid) for cid in harness.cases}
+    assert set(MUST_BE_HONORED) <= set(results)
+    assert diff({cid: r.observed for cid, r in results.items()}) == {}
+    # the fake behaves like Anthropic: every row the anthropic profile declares passes,
+    # except that "accepted" (no observable effect) never passes
+    declared = [cid for cid, r in results.items() if r.declared["status"] != "undocumented"]
+    assert len(declared) > 40
+    expected = {
+        c: "inconclusive" if results[c].observed == "accepted" else "pass" for c in declared
+    }
+    assert {cid: results[cid].outcome for cid in declared} == expected
+
+
+@pytest.mark.parametrize("fake_server", [{d} for d in FLIPS], ids=list(FLIPS), indirect=True)
+def test_deviation_flips_exactly_its_rows(fake_server: Any, harness: Any) -> None:
+    (deviation,) = fake_server.deviations
+    changed = diff(harness.observe())
+    assert changed == FLIPS[deviation]
+
+
+@pytest.mark.deviations("stop_without_reason")
+def test_stop_without_reason_is_named_in_the_message(harness: Any) -> None:
+    result = harness.run("fields.stop_sequences")
+    assert result.observed == "honored"  # the output was cut: the field took effect
+    assert "protocol deviation" in result.message
+    assert result.evidence["stop_reason"] == "end_turn"
+    assert result.evidence["stop_sequence"] is None
+    assert result.evidence["sequence"] not in result.evidence["text"]
+
+
+@pytest.mark.deviations("flaky_429")
+def test_rate_limits_are_retried_and_shown(harness: Any, fake_server: Any) -> None:
+    result = harness.run("fields.max_tokens")
+    assert result.observed == "honored"
+    (request,) = result.evidence["requests"]
+    assert request["status"] == 200
+    assert request["retries"] == ["429: retried after 0.0s"]
+    assert [r.status for r in fake_server.requests] == [429, 200]
+    assert result.requests == 2  # both attempts are accounted
+
+
+@pytest.mark.deviations("sse_bad_order")
+def test_stream_grammar_problems_reach_the_row_evidence(harness: Any) -> None:
+    result = harness.run("fields.stream")
+    assert result.observed == "honored"  # it streams; the grammar is the protocol row's
+    assert "grammar violation" in result.message
+    assert any("never started" in v for v in result.evidence["grammar_violations"])
+
+
+@pytest.mark.deviations("image_500")
+def test_a_5xx_only_with_the_block_is_a_rejection(harness: Any) -> None:
+    result = harness.run("content.image")
+    assert result.observed == "rejected"
+    assert "5xx, though the control passed" in result.message
+    assert "mmproj" in result.message
+
+
+def test_slow_endpoint_is_an_error_not_a_hang(start_fake_server: Any, make_harness: Any) -> None:
+    server = start_fake_server({"slow"}, slow_seconds=2.0)
+    harness = make_harness(server, {"limits": {"read_timeout": 0.3}})
+    for case_id in ("fields.max_tokens", "fields.system"):
+        result = harness.run(case_id)
+        assert result.observed == "error", result.message
+        assert "timeout: ReadTimeout" in result.message
+        assert result.duration_ms < 1500
+
+
+# The echo oracle (information flow with a control arm) has no case in the repo yet.
+ECHO = Case(
+    id="test.echo.system",
+    table="Test",
+    row="system (code echo)",
+    oracle="echo",
+    declared={"anthropic": "honored"},
+    probe={"system": "The access code is {{K}}.", "prompt": "Reply with the access code only."},
+    control={
+        "system": None,
+        "prompt": "The access code is {{K}}. Reply with the access code only.",
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("fake_server", "observed", "summary"),
+    [(set(), "honored", "code echoed 3/3, control 3/3"),
+     ({"drop_system"}, "ignored", "code echoed 0/3, control 3/3")],
+    ids=["clean", "drop_system"],
+    indirect=["fake_server"],
+)  # fmt: skip
+def test_echo_oracle(harness: Any, fake_server: Any, observed: str, summary: str) -> None:
+    result = harness.run(ECHO)
+    assert result.observed == observed
+    assert result.message.startswith(summary)
+    codes = {r.body["system"] for r in fake_server.requests if "system" in r.body}
+    assert len(codes) == 3, "each trial carries its own code"
