@@ -1,7 +1,7 @@
 """Command line: ``python -m conformance <command> ...`` (also ``anthropic-conformance``).
 
     python -m conformance report a.json [b.json ...] -o reports/ [--previous old.json]
-                                 [--fail-on-regression]
+                                 [--fail-on-regression] [--declared cases/]
 
 Exit codes are part of the interface, because CI gates on them: 0 done, 1 a regression
 against ``--previous`` (only with ``--fail-on-regression``), 2 bad input or usage. Bad input
@@ -28,7 +28,15 @@ def _err(command: str, message: str) -> None:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     """Merge results files, write the matrix, and gate on regressions if asked."""
-    from conformance.report import ReportInputError, drift, load_results_file, merge, write_report
+    from conformance.report import (
+        ReportInputError,
+        declared_matrix,
+        drift,
+        load_results_file,
+        merge,
+        write_report,
+    )
+    from conformance.yamlfile import InputError
 
     try:
         docs = [load_results_file(Path(p)) for p in args.results]
@@ -36,13 +44,23 @@ def _cmd_report(args: argparse.Namespace) -> int:
     except ReportInputError as exc:
         _err("report", str(exc))
         return EXIT_BAD_INPUT
+    declared = None
+    if args.declared:
+        if not Path(args.declared).is_dir():
+            _err("report", f"--declared: {args.declared} is not a directory (give the cases/ dir)")
+            return EXIT_BAD_INPUT
+        try:
+            declared = declared_matrix(Path(args.declared))
+        except InputError as exc:
+            _err("report", f"--declared: {exc}")
+            return EXIT_BAD_INPUT
     try:
         doc = merge(docs)
     except (ValueError, KeyError) as exc:  # schema-valid inputs that still cannot merge
         _err("report", f"cannot merge {', '.join(args.results)}: {exc}")
         return EXIT_BAD_INPUT
     try:
-        paths = write_report(doc, Path(args.output), previous)
+        paths = write_report(doc, Path(args.output), previous, declared)
     except OSError as exc:
         _err("report", f"cannot write to {args.output}: {exc.strerror or exc}")
         return EXIT_BAD_INPUT
@@ -86,10 +104,78 @@ def _add_report(sub: Any) -> None:
         action="store_true",
         help="exit 1 if a row that passed in --previous now fails or errors",
     )
+    p.add_argument(
+        "--declared",
+        metavar="CASES_DIR",
+        help="a cases directory (e.g. cases/): show every known target's declared column, "
+        "as muted 'not run' cells where no record exists, and what changed between dated "
+        "profiles of one vendor",
+    )
     p.set_defaults(func=_cmd_report)
 
 
-COMMANDS: list[Callable[[Any], None]] = [_add_report]
+def _cmd_capture(args: argparse.Namespace) -> int:
+    """Run a real client through the capture proxy and write its request shapes."""
+    import os
+
+    from conformance.capture import CaptureError, run_capture
+
+    key = os.environ.get(args.upstream_key_env)
+    if key is None and args.upstream_key_env == "LLAMACPP_API_KEY":
+        key = "sk-local-llamacpp"  # the local llama-server's fake key (scripts/servers.py)
+    try:
+        paths = run_capture(
+            args.client,
+            upstream=args.upstream,
+            upstream_key=key,
+            upstream_model=args.upstream_model or None,
+            shapes_dir=Path(args.shapes_dir),
+            raw_root=Path(args.captures_dir),
+            timeout=args.timeout,
+        )
+    except (CaptureError, ValueError, OSError) as exc:
+        _err("capture", str(exc))
+        return EXIT_BAD_INPUT
+    for path in paths:
+        print(f"shape: {path}")
+    return EXIT_OK
+
+
+def _add_capture(sub: Any) -> None:
+    from conformance.capture import CAPTURES_DIR, SHAPES_DIR
+
+    p = sub.add_parser(
+        "capture",
+        help="record what a real client sends and write its request shapes (cases/shapes/)",
+        description="Start a loopback capture proxy in front of --upstream, run the client "
+        "through it (Claude Code: first turn, tool round trip, streamed follow-up; SDK: "
+        "defaults, tool round trip, stream) and write <client>-<version>-<turn>.json shapes. "
+        "Raw captures (the clients' own prompts) stay in --captures-dir, outside the repo.",
+    )
+    p.add_argument("client", choices=["claude-code", "sdk"], help="which client to capture")
+    p.add_argument(
+        "--upstream",
+        default="http://127.0.0.1:8088",
+        help="where the proxy forwards (default: the local llama-server)",
+    )
+    p.add_argument(
+        "--upstream-key-env",
+        default="LLAMACPP_API_KEY",
+        metavar="VAR",
+        help="variable holding the upstream's key (default: LLAMACPP_API_KEY)",
+    )
+    p.add_argument(
+        "--upstream-model",
+        default="smollm2",
+        help="model name sent upstream instead of the client's (default: smollm2; '' keeps it)",
+    )
+    p.add_argument("--shapes-dir", default=str(SHAPES_DIR), help="where shape files go")
+    p.add_argument("--captures-dir", default=str(CAPTURES_DIR), help="where raw captures go")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds per client run")
+    p.set_defaults(func=_cmd_capture)
+
+
+COMMANDS: list[Callable[[Any], None]] = [_add_report, _add_capture]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -54,6 +54,12 @@ class Profile:
     vocabulary: dict[str, str]
     implies: str | None = None
     implies_note: str = ""
+    # An earlier dated snapshot of the same vendor's table (e.g. deepseek-2026 supersedes
+    # deepseek): the report lists what changed between the two declarations.
+    supersedes: str | None = None
+    # case id -> what is known about that row beyond the declaration (e.g. a reported
+    # deviation where the row is undeclared or only implied), shown next to it.
+    notes: dict[str, str] = field(default_factory=dict)
 
     def status_of(self, words: str) -> Declared | None:
         if words in self.vocabulary:
@@ -79,11 +85,17 @@ def load_profiles(profiles_dir: Path) -> dict[str, Profile]:
             vocabulary=doc.get("vocabulary", {}),
             implies=doc.get("implies"),
             implies_note=doc.get("implies_note", ""),
+            supersedes=doc.get("supersedes"),
+            notes=doc.get("notes", {}),
         )
     for prof in out.values():
         if prof.implies and prof.implies not in out:
             raise InputError(
                 f"{profiles_dir / prof.name}.yaml: implies unknown profile {prof.implies!r}"
+            )
+        if prof.supersedes and prof.supersedes not in out:
+            raise InputError(
+                f"{profiles_dir / prof.name}.yaml: supersedes unknown profile {prof.supersedes!r}"
             )
     return out
 
@@ -121,6 +133,7 @@ def load_file(path: Path, oracle_names: set[str], profiles: dict[str, Profile]) 
             )
         for prof_name, decl in case.declared.items():
             dline = entry.key_lines.get("declared", line)
+            dline = getattr(entry["declared"], "key_lines", {}).get(prof_name, dline)
             if prof_name not in profiles:
                 raise InputError(
                     f"{path}:{dline}: case {case.id}: declared for unknown profile "
@@ -156,6 +169,13 @@ def load_all(cases_dir: Path, oracle_names: set[str]) -> tuple[list[Case], dict[
                 )
             seen[case.id] = case
             cases.append(case)
+    for prof in profiles.values():
+        unknown = sorted(set(prof.notes) - set(seen))
+        if unknown:
+            raise InputError(
+                f"{cases_dir / 'profiles' / prof.name}.yaml: notes for unknown case id(s) "
+                f"{', '.join(unknown)}"
+            )
     return cases, profiles
 
 
@@ -187,11 +207,18 @@ def declared_for(case: Case, profile_name: str, profiles: dict[str, Profile]) ->
         }
         if implied:
             out["says"] = f"{out['says']} (implied: {prof.implies_note or prof.implies})"
+        note = decl.get("note") if not implied else None
+        note = note or prof.notes.get(case.id)
+        if note:
+            out["note"] = note
         return out
-    return {
+    out = {
         "status": Declared.UNDOCUMENTED.value,
         "says": None,
         "profile": profile_name,
         "implied": False,
         "source": prof.source,
     }
+    if prof.notes.get(case.id):
+        out["note"] = prof.notes[case.id]
+    return out

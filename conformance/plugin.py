@@ -72,7 +72,11 @@ class State:
         from conformance.results import RunInfo, now_iso
         from conformance.yamlfile import InputError
 
-        root = Path(config.rootpath)
+        # cases/ and cassettes/ are found beside the directory pytest runs from (the repo
+        # root), else under rootdir: pytest may take an option's value such as
+        # `--report-dir /tmp/x` for a path and move rootdir there.
+        invoked = Path(config.invocation_params.dir)
+        root = invoked if (invoked / "cases").is_dir() else Path(config.rootpath)
         opt = config.option
         self.mode: str = opt.mode
         self.cases_dir = Path(opt.cases_dir) if opt.cases_dir else root / "cases"
@@ -132,6 +136,7 @@ def _state(config: pytest.Config) -> State | None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance: a conformance case (one row x one target)")
+    _collected.clear()  # a second run in the same process (pytest.main) starts empty
     if config.option.target:
         config._anthropic_conformance = State(config)  # type: ignore[attr-defined]
 
@@ -229,6 +234,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         client.close()
     if hasattr(session.config, "workerinput"):
         return  # xdist worker: the controller writes the file
+    if session.config.option.collectonly:
+        return  # nothing ran: keep the last report
     from conformance import results
     from conformance.results import now_iso
 
@@ -238,6 +245,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state.run.complete = exitstatus in (0, 1) and len(_collected) >= min(selected, expected) > 0
     doc = results.build_document(state.run, list(_collected))
     from conformance import report
+    from conformance.yamlfile import InputError
 
     previous = None
     if session.config.option.previous:
@@ -245,7 +253,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             previous = report.load_results_file(Path(session.config.option.previous))
         except report.ReportInputError as exc:
             raise pytest.UsageError(f"--previous: {exc}") from None
-    paths = report.write_report(doc, state.report_dir, previous)
+    # Every known target's declared column, shown as "not run" where this run has no record.
+    try:
+        declared = report.declared_matrix(state.cases_dir)
+    except InputError as exc:
+        declared = None
+        session.config._anthropic_conformance_declared_error = str(exc)  # type: ignore[attr-defined]
+    paths = report.write_report(doc, state.report_dir, previous, declared)
     path = paths["results"]
     if session.config.option.fail_on_regression and exitstatus in (0, 1):
         regressions = (
@@ -288,6 +302,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(
             f"matrix:  {path.parent / 'index.html'}, {path.parent / 'matrix.md'}"
         )
+    declared_error = getattr(config, "_anthropic_conformance_declared_error", None)
+    if declared_error:
+        terminalreporter.write_line(f"declared-only columns left out: {declared_error}")
     regressions = getattr(config, "_anthropic_conformance_regressions", None)
     if regressions is not None:
         terminalreporter.write_line(f"regressions against --previous: {len(regressions)}")

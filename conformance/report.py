@@ -44,6 +44,7 @@ KNOWN_TABLES = (
     "Tool Fields: tool_choice",
     "Message Fields",
     "Protocol",
+    "Beyond DeepSeek's table",
     "Client readiness",
 )
 SOURCE_LABEL = {
@@ -238,6 +239,118 @@ def drift(previous: dict[str, Any], current: dict[str, Any]) -> list[dict[str, A
     return out
 
 
+# --------------------------------------------------------------------------- declared only
+
+
+def _brief(declared: dict[str, Any]) -> dict[str, Any]:
+    return {"status": declared.get("status"), "says": declared.get("says")}
+
+
+def declared_matrix(cases_dir: Path, targets: Iterable[str] | None = None) -> dict[str, Any]:
+    """What every known target's profile declares for every case, with no observation.
+
+    Built from the case files, profiles and targets under ``cases_dir`` (validated as a run
+    validates them). ``columns`` has one entry per target in ``cases_dir/targets`` (or the
+    ``targets`` given) and one per profile no target uses; ``rows[i]["declared"]`` maps each
+    column to :func:`conformance.cases.declared_for`'s answer (status, the vendor's words,
+    source URL and date read, implied, note). ``changes`` lists, for every profile that
+    ``supersedes`` an earlier dated one, the rows whose declaration changed between them.
+
+    The page and the Markdown show these as muted "not run" cells wherever a run has no
+    record; results.json never contains them (they are declarations, not observations).
+    Raises :class:`conformance.yamlfile.InputError` for a broken case, profile or target file.
+    """
+    from conformance import cases as case_files
+    from conformance import oracles
+    from conformance import targets as target_files
+
+    cases_dir = Path(cases_dir)
+    loaded, profiles = case_files.load_all(cases_dir, set(oracles.ORACLES))
+    targets_dir = cases_dir / "targets"
+    if targets is None:
+        names = target_files.available(targets_dir) if targets_dir.is_dir() else []
+    else:
+        names = list(targets)
+    columns: list[dict[str, Any]] = []
+    for target in target_files.resolve(names, targets_dir) if names else []:
+        columns.append(
+            {
+                "name": target.name,
+                "title": target.title,
+                "profile": target.profile,
+                "model": target.model,
+                "base_url_host": target.host,
+            }
+        )
+    used = {c["profile"] for c in columns}
+    for name, prof in profiles.items():
+        if name not in used:
+            columns.append(
+                {
+                    "name": name,
+                    "title": prof.title,
+                    "profile": name,
+                    "model": None,
+                    "base_url_host": None,
+                }
+            )
+    rows = [
+        {
+            "id": case.id,
+            "table": case.table,
+            "row": case.row,
+            "variant": case.variant,
+            "declared": {
+                c["name"]: case_files.declared_for(case, c["profile"], profiles) for c in columns
+            },
+        }
+        for case in loaded
+    ]
+    changes = []
+    for prof in profiles.values():
+        if not prof.supersedes:
+            continue
+        old = profiles[prof.supersedes]
+        changed = []
+        for case in loaded:
+            before = case_files.declared_for(case, old.name, profiles)
+            after = case_files.declared_for(case, prof.name, profiles)
+            if _brief(before) != _brief(after):
+                changed.append(
+                    {
+                        "id": case.id,
+                        "table": case.table,
+                        "row": case.row,
+                        "variant": case.variant,
+                        "before": _brief(before),
+                        "after": _brief(after),
+                    }
+                )
+        changes.append(
+            {
+                "from": old.name,
+                "to": prof.name,
+                "from_source": old.source,
+                "to_source": prof.source,
+                "rows": changed,
+            }
+        )
+    return {
+        "profiles": {
+            name: {
+                "title": prof.title,
+                "source": prof.source,
+                "implies": prof.implies,
+                "supersedes": prof.supersedes,
+            }
+            for name, prof in profiles.items()
+        },
+        "columns": columns,
+        "rows": rows,
+        "changes": changes,
+    }
+
+
 # --------------------------------------------------------------------------- the matrix
 
 
@@ -250,6 +363,8 @@ class Row:
     label: str
     variant: str | None
     cells: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # target -> what its profile declares, for cells with no record (declared only)
+    declared: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -259,7 +374,7 @@ class Matrix:
     tables: list[tuple[str, list[Row]]]
 
 
-def build_matrix(doc: dict[str, Any]) -> Matrix:
+def build_matrix(doc: dict[str, Any], declared: dict[str, Any] | None = None) -> Matrix:
     """Group records into tables, rows and target columns, in a stable order.
 
     Targets follow ``run.targets`` (then any target seen only in records); tables follow
@@ -267,6 +382,10 @@ def build_matrix(doc: dict[str, Any]) -> Matrix:
     cannot follow "first appearance": results.json is sorted by (target, id), so a row the
     first target skipped would drop to the end of its table; id order is what first
     appearance gives when every target ran every row, and it stays put when one did not.
+
+    With ``declared`` (from :func:`declared_matrix`), every declared column not in the run
+    follows the run's targets (``target_info[...]["declared_only"]``), every declared row
+    shows, and cells without a record carry the declaration in ``Row.declared``.
     """
     run = doc["run"]
     info: dict[str, dict[str, Any]] = {}
@@ -285,6 +404,25 @@ def build_matrix(doc: dict[str, Any]) -> Matrix:
                 record["id"], record["table"], record["row"], record.get("variant")
             )
         row.cells[record["target"]] = record
+    if declared:
+        for column in declared.get("columns", []):
+            if column["name"] not in info:
+                info[column["name"]] = {
+                    "name": column["name"],
+                    "model": column.get("model") or "—",
+                    "base_url_host": column.get("base_url_host") or "—",
+                    "profile": column.get("profile"),
+                    "declared_only": True,
+                }
+                targets.append(column["name"])
+        for item in declared.get("rows", []):
+            rows = tables.setdefault(item["table"], {})
+            row = rows.get(item["id"])
+            if row is None:
+                row = rows[item["id"]] = Row(
+                    item["id"], item["table"], item["row"], item.get("variant")
+                )
+            row.declared = dict(item.get("declared") or {})
     order = [t for t in KNOWN_TABLES if t in tables] + [t for t in tables if t not in KNOWN_TABLES]
     return Matrix(
         targets, info, [(t, sorted(tables[t].values(), key=lambda r: r.id)) for t in order]
@@ -307,6 +445,8 @@ def _all_rows(matrix: Matrix) -> list[Row]:
 
 
 def _source_of(matrix: Matrix, doc: dict[str, Any], target: str) -> str:
+    if matrix.target_info.get(target, {}).get("declared_only"):
+        return "declared only (not run)"
     mode = matrix.target_info.get(target, {}).get("mode") or doc["run"]["mode"]
     return SOURCE_LABEL.get(mode, mode)
 
@@ -355,8 +495,43 @@ def _md_state(state: dict[str, Any] | None) -> str:
     return text
 
 
-def _md_cell(record: dict[str, Any] | None) -> str:
+def _md_cell(record: dict[str, Any] | None, declared: dict[str, Any] | None = None) -> str:
+    if record is None and declared:
+        # Italic and worded apart from an observation: nothing was run for this cell.
+        return f"_not run · declared {_md(_declared_text(declared))}_"
     return _md_state(_state(record))
+
+
+def _source_text(source: dict[str, Any] | None) -> str:
+    source = source or {}
+    return f"{source.get('url', '?')} (read {source.get('read', '?')})"
+
+
+def _md_declared_changes(declared: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for change in declared.get("changes", []):
+        out.append(
+            f"### Declarations changed: {_md(change['from'])} → {_md(change['to'])} "
+            f"({len(change['rows'])} rows)"
+        )
+        out.append("")
+        out.append(f"- **{_md(change['from'])}**: {_md(_source_text(change['from_source']))}")
+        out.append(f"- **{_md(change['to'])}**: {_md(_source_text(change['to_source']))}")
+        out.append("")
+        if not change["rows"]:
+            out += ["No row's declaration changed.", ""]
+            continue
+        out.append(f"| Table | Row | {_md(change['from'])} | {_md(change['to'])} |")
+        out.append("|:--|:--|:--|:--|")
+        for c in change["rows"]:
+            label = f"{c['row']} ({c['variant']})" if c.get("variant") else c["row"]
+            cells = [
+                f"{_md(s['status'])}" + (f": “{_md(s['says'])}”" if s.get("says") else "")
+                for s in (c["before"], c["after"])
+            ]
+            out.append(f"| {_md(c['table'])} | {_md(label)} | {cells[0]} | {cells[1]} |")
+        out.append("")
+    return out
 
 
 def _md_counts(counts: dict[str, int]) -> str:
@@ -390,14 +565,21 @@ def _provenance(doc: dict[str, Any]) -> list[str]:
     ]
 
 
-def render_markdown(doc: dict[str, Any], drift: list[dict[str, Any]] | None = None) -> str:
+def render_markdown(
+    doc: dict[str, Any],
+    drift: list[dict[str, Any]] | None = None,
+    declared: dict[str, Any] | None = None,
+) -> str:
     """The matrix as GitHub-flavoured Markdown (job summary, PR comment, matrix.md).
 
     One table per vendor table, one column per target; a fail cell also names what was
-    declared, because "ignored" alone does not say whether that was promised.
+    declared, because "ignored" alone does not say whether that was promised. With
+    ``declared`` (:func:`declared_matrix`) every known target gets a column, cells with no
+    record show the declaration in italics ("not run · declared ignored"), and the changes
+    between dated profiles of one vendor are listed.
     """
     doc = redact(doc)
-    matrix = build_matrix(doc)
+    matrix = build_matrix(doc, declared)
     out: list[str] = ["## Anthropic Messages API compatibility matrix", ""]
     out.append("**Run:** " + " · ".join(_md(p) for p in _provenance(doc)))
     out.append("")
@@ -405,6 +587,11 @@ def render_markdown(doc: dict[str, Any], drift: list[dict[str, Any]] | None = No
         "Legend: ✅ pass (observed as declared) · ❌ fail (declared value in parentheses) · "
         "❔ inconclusive (nothing to compare, or the probe could not decide) · "
         "⚠️ error (the endpoint failed) · — not run"
+        + (
+            " · _not run · declared X_ = declared only, no observation yet (X\\* = implied)"
+            if declared
+            else ""
+        )
     )
     out.append("")
     # Per-target totals first: with ten targets, this is the table people read.
@@ -428,6 +615,8 @@ def render_markdown(doc: dict[str, Any], drift: list[dict[str, Any]] | None = No
     out.append("")
     if drift is not None:
         out.extend(_md_drift(drift))
+    if declared:
+        out.extend(_md_declared_changes(declared))
     header = "| Row | " + " | ".join(f"**{_md(t)}**" for t in matrix.targets) + " |"
     rule = "|:--|" + ":--|" * len(matrix.targets)
     for table, table_rows in matrix.tables:
@@ -436,7 +625,7 @@ def render_markdown(doc: dict[str, Any], drift: list[dict[str, Any]] | None = No
         out.append(header)
         out.append(rule)
         for row in table_rows:
-            cells = [_md_cell(row.cells.get(t)) for t in matrix.targets]
+            cells = [_md_cell(row.cells.get(t), row.declared.get(t)) for t in matrix.targets]
             out.append(f"| {_md(_row_label(row))} | " + " | ".join(cells) + " |")
         totals = [
             _md_counts(count_outcomes(_target_records(matrix, t, table_rows)))
@@ -586,6 +775,8 @@ def _evidence_html(record: dict[str, Any]) -> str:
         f"{_e(record.get('input_tokens', 0))} in / {_e(record.get('output_tokens', 0))} out "
         f"tokens · {_e(record.get('duration_ms', 0))} ms</dd>"
     )
+    if declared.get("note"):
+        parts.append(f"<dt>Note</dt><dd>{_e(declared['note'])}</dd>")
     parts.append("</dl>")
     requests = evidence.get("requests")
     rest = {k: v for k, v in evidence.items() if k != "requests"}
@@ -652,6 +843,11 @@ td.o-fail{background:var(--fail-bg)}td.o-fail .obs{color:var(--fail)}
 td.o-inconclusive{background:var(--inc-bg)}td.o-inconclusive .obs{color:var(--inc)}
 td.o-error{background:var(--err-bg)}td.o-error .obs{color:var(--err)}
 td.o-none{color:#8c959f;text-align:center;padding:3px}
+td.o-declared{background:repeating-linear-gradient(135deg,#fff 0 6px,#f6f8fa 6px 12px)}
+td.o-declared .obs{color:#8c959f;font-weight:400;font-style:italic}
+td.o-declared .decl{color:#6e7781;font-style:italic}
+.k-declared{color:#6e7781;font-weight:400;font-style:italic}
+.verdict.o-declared{background:#f6f8fa;border:1px dashed var(--line)}
 td.cell.sel{box-shadow:inset 0 0 0 2px #0969da}
 .k{display:inline-block;margin-right:4px;font-weight:600;white-space:nowrap}
 .k-pass{color:var(--pass)}.k-fail{color:var(--fail)}.k-inconclusive{color:var(--inc)}
@@ -722,9 +918,58 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
+def _declared_only_html(target: str, row: Row, declared: dict[str, Any]) -> str:
+    """The panel for a cell with a declaration and no observation."""
+    label = f"{row.label} ({row.variant})" if row.variant else row.label
+    says = f" — “{_e(declared['says'])}”" if declared.get("says") else ""
+    bits = []
+    if declared.get("profile"):
+        bits.append(f"profile {_e(declared['profile'])}")
+    if declared.get("implied"):
+        bits.append("implied: inferred, not stated for this row")
+    extra = f" <small>({'; '.join(bits)})</small>" if bits else ""
+    parts = [
+        f"<h2>{_e(label)} <small>on</small> {_e(target)}</h2>",
+        f'<p class="sub"><code>{_e(row.id)}</code> · {_e(row.table)}</p>',
+        '<p class="verdict o-declared"><b>not run</b> — nothing observed yet; this is what '
+        "the vendor declares</p>",
+        '<dl class="facts">',
+        f"<dt>Declared</dt><dd>{_e(declared.get('status'))}{says}{extra}</dd>",
+    ]
+    source = declared.get("source") or {}
+    if source.get("url") or source.get("read"):
+        href = _safe_href(source.get("url"))
+        url = _e(source.get("url", ""))
+        link = (
+            f'<a href="{_e(href)}" rel="noopener noreferrer" target="_blank">{url}</a>'
+            if href
+            else url
+        )
+        read = f", read {_e(source['read'])}" if source.get("read") else ""
+        parts.append(f"<dt>Source</dt><dd>{link}{read}</dd>")
+    if declared.get("note"):
+        parts.append(f"<dt>Note</dt><dd>{_e(declared['note'])}</dd>")
+    parts.append("</dl>")
+    return "".join(parts)
+
+
 def _html_cell(target: str, row: Row) -> str:
     record = row.cells.get(target)
     attrs = f'data-target="{_e(target)}" data-case="{_e(row.id)}"'
+    if record is None and row.declared.get(target):
+        declared = row.declared[target]
+        title = f"{target} · {row.id}: not run — declared {declared.get('status')}"
+        if declared.get("says"):
+            title += f": “{declared['says']}”"
+        return (
+            f'<td id="{_e(cell_id(target, row.id))}" class="cell o-declared" {attrs} '
+            f'data-outcome="not-run" data-declared="{_e(declared.get("status"))}">'
+            f'<button type="button" aria-controls="panel" title="{_e(_clip(title, 300))}">'
+            f'<span class="obs">not run</span>'
+            f'<span class="decl">declared: {_e(_declared_text(declared))}</span>'
+            f"</button>"
+            f'<template class="ev">{_declared_only_html(target, row, declared)}</template></td>'
+        )
     if record is None:
         return f'<td class="o-none" {attrs} data-outcome="none" title="not run">—</td>'
     outcome = record["outcome"]
@@ -788,17 +1033,61 @@ def _html_drift(matrix: Matrix, changes: list[dict[str, Any]]) -> str:
     )
 
 
-def render_html(doc: dict[str, Any], drift: list[dict[str, Any]] | None = None) -> str:
+def _html_declared_changes(declared: dict[str, Any]) -> str:
+    blocks = []
+    for change in declared.get("changes", []):
+        summary = (
+            f"Declarations changed: {change['from']} → {change['to']} ({len(change['rows'])} rows)"
+        )
+        sources = (
+            f"<p>{_e(change['from'])}: {_e(_source_text(change['from_source']))}<br>"
+            f"{_e(change['to'])}: {_e(_source_text(change['to_source']))}</p>"
+        )
+
+        def st(s: dict[str, Any]) -> str:
+            says = f" — “{_e(s['says'])}”" if s.get("says") else ""
+            return f"<b>{_e(s['status'])}</b>{says}"
+
+        rows = "".join(
+            f'<tr data-case="{_e(c["id"])}"><td>{_e(c["table"])}</td><td>{_e(c["row"])}'
+            + (f' <span class="var">{_e(c["variant"])}</span>' if c.get("variant") else "")
+            + f"</td><td>{st(c['before'])}</td><td>{st(c['after'])}</td></tr>"
+            for c in change["rows"]
+        )
+        table = (
+            f'<table class="small changes"><thead><tr><th>Table</th><th>Row</th>'
+            f"<th>{_e(change['from'])}</th><th>{_e(change['to'])}</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+            if rows
+            else "<p>No row's declaration changed.</p>"
+        )
+        blocks.append(
+            f'<details class="info declared-changes" data-from="{_e(change["from"])}" '
+            f'data-to="{_e(change["to"])}" open><summary>{_e(summary)}</summary>'
+            f"{sources}{table}</details>"
+        )
+    return "".join(blocks)
+
+
+def render_html(
+    doc: dict[str, Any],
+    drift: list[dict[str, Any]] | None = None,
+    declared: dict[str, Any] | None = None,
+) -> str:
     """One self-contained static page: the matrix, its totals, and each cell's evidence.
 
     No external assets and a hash-pinned CSP, so the page works from a Pages site, a CI
     artifact or a local file alike, and untrusted evidence can neither run nor fetch.
     Cells carry ``id`` (see :func:`cell_id`), ``data-target``, ``data-case`` and
     ``data-outcome``; ``index.html#open=<cell id>`` opens that cell's evidence on load.
+    With ``declared`` (:func:`declared_matrix`), every known target has a column and a cell
+    with no record but a declaration is a muted ``o-declared`` cell (``data-outcome
+    "not-run"``, ``data-declared`` the status) whose panel shows the declaration and its
+    source; the changes between dated profiles of one vendor are listed above the matrix.
     """
     doc = redact(doc)
     run = doc["run"]
-    matrix = build_matrix(doc)
+    matrix = build_matrix(doc, declared)
     all_rows = _all_rows(matrix)
     n_targets = len(matrix.targets)
 
@@ -869,6 +1158,12 @@ def render_html(doc: dict[str, Any], drift: list[dict[str, Any]] | None = None) 
     legend = (
         "".join(f'<span class="k k-{o}">{SYMBOLS[o]} {o}</span>' for o in OUTCOMES)
         + "<span>— not run</span><span>decl. X* = declared value implied, not row-level</span>"
+        + (
+            '<span class="k k-declared">not run · declared: X = declared only, no observation'
+            " yet</span>"
+            if declared
+            else ""
+        )
     )
 
     style = CSS
@@ -904,6 +1199,7 @@ def render_html(doc: dict[str, Any], drift: list[dict[str, Any]] | None = None) 
         + "".join(target_rows)
         + f"</tbody></table>{merged_html}</details>",
         _html_drift(matrix, drift) if drift is not None else "",
+        _html_declared_changes(declared) if declared else "",
         "</header>",
         "<main>",
         '<table class="matrix" id="matrix">',
@@ -929,10 +1225,18 @@ def render_html(doc: dict[str, Any], drift: list[dict[str, Any]] | None = None) 
 
 
 def write_report(
-    doc: dict[str, Any], out_dir: Path, previous: dict[str, Any] | None = None
+    doc: dict[str, Any],
+    out_dir: Path,
+    previous: dict[str, Any] | None = None,
+    declared: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write ``index.html``, ``matrix.md`` and ``results.json`` (plus ``drift.json`` when
-    ``previous`` is given) into ``out_dir``; return their paths by kind.
+    ``previous`` is given, and ``declared.json`` when ``declared`` is) into ``out_dir``;
+    return their paths by kind.
+
+    ``declared`` (from :func:`declared_matrix`) adds every known target's declared column
+    to the page and the Markdown; it never goes into results.json, which holds observations
+    only.
 
     When ``GITHUB_STEP_SUMMARY`` is set (inside a GitHub Actions step) the Markdown matrix
     is appended to it, so the run's summary page shows the matrix without opening artifacts.
@@ -947,9 +1251,14 @@ def write_report(
         "markdown": out_dir / "matrix.md",
     }
     write_results(paths["results"], doc)  # validates first: no page from an invalid document
-    markdown = render_markdown(doc, changes)
-    paths["html"].write_text(render_html(doc, changes), encoding="utf-8")
+    markdown = render_markdown(doc, changes, declared)
+    paths["html"].write_text(render_html(doc, changes, declared), encoding="utf-8")
     paths["markdown"].write_text(markdown, encoding="utf-8")
+    if declared is not None:
+        paths["declared"] = out_dir / "declared.json"
+        paths["declared"].write_text(
+            json.dumps(declared, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
     if changes is not None:
         paths["drift"] = out_dir / "drift.json"
         paths["drift"].write_text(json.dumps(changes, indent=1) + "\n", encoding="utf-8")
