@@ -174,6 +174,9 @@ class Client:
         timeout = httpx.Timeout(self.limits.read_timeout, connect=self.limits.connect_timeout)
         self._http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
         self.requests = 0
+        # Replay serves recorded answers instantly; waiting out a recorded retry-after again
+        # would only slow it down. The plugin swaps this for a no-op in replay mode.
+        self.sleep = time.sleep
         self.input_tokens = 0
         self.output_tokens = 0
 
@@ -225,7 +228,7 @@ class Client:
             if delay is None:
                 break
             ex.retries.append(f"{ex.status or ex.error}: retried after {delay:.1f}s")
-            time.sleep(delay)
+            self.sleep(delay)
             ex.error = None
         ex.elapsed_ms = int((time.monotonic() - started) * 1000)
         self._account(ex)

@@ -126,7 +126,10 @@ class State:
             key = self.keys[target.name]
             if self.mode == "replay" and target.api_key_env:
                 key = "replay-placeholder-key"  # scrubbed to the same placeholder as recorded
-            self.clients[target.name] = runner.make_client(target, self.settings, key)
+            client = runner.make_client(target, self.settings, key)
+            if self.mode == "replay":
+                client.sleep = lambda _seconds: None
+            self.clients[target.name] = client
         return self.clients[target.name]
 
 

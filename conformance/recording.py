@@ -159,8 +159,31 @@ def write_provenance(cassette_dir: Path, target: str, info: dict[str, Any]) -> P
 
     path = cassette_dir / target / "_provenance.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
+    info = dict(info)
+    info.setdefault("server", served_by(cassette_dir / target))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".provenance-", suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
         yaml.safe_dump(info, fh, sort_keys=False)
     os.replace(tmp, path)
     return path
+
+
+# Response headers through which servers and gateways say what and which version they are.
+VERSION_HEADERS = ("server", "x-litellm-version", "x-vllm-version", "openai-version", "via")
+
+
+def served_by(target_dir: Path) -> dict[str, list[str]]:
+    """The version headers seen across a target's cassettes, e.g. {"server": ["llama.cpp"]}."""
+    import yaml
+
+    seen: dict[str, set[str]] = {}
+    for path in sorted(target_dir.glob("*.yaml")):
+        if path.name.startswith("_"):
+            continue
+        doc = yaml.safe_load(path.read_text()) or {}
+        for interaction in doc.get("interactions", []):
+            headers = (interaction.get("response") or {}).get("headers") or {}
+            for name, values in headers.items():
+                if name.lower() in VERSION_HEADERS:
+                    seen.setdefault(name.lower(), set()).update(map(str, values))
+    return {name: sorted(values) for name, values in sorted(seen.items())}
