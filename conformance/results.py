@@ -69,7 +69,10 @@ def decide_outcome(declared: Declared | None, observed: Observed) -> tuple[Outco
     if declared is Declared.UNSUPPORTED:
         if observed in (Observed.REJECTED, Observed.IGNORED):
             return Outcome.PASS, f"declared not supported; observed {observed.value}"
-        return Outcome.FAIL, f"declared not supported (rejected or ignored), observed {observed.value}"
+        return (
+            Outcome.FAIL,
+            f"declared not supported (rejected or ignored); observed {observed.value}",
+        )
     if observed.value == declared.value:
         return Outcome.PASS, f"observed {observed.value}, as declared"
     return Outcome.FAIL, f"declared {declared.value}, observed {observed.value}"
