@@ -132,6 +132,8 @@ def _cmd_capture(args: argparse.Namespace) -> int:
             shapes_dir=Path(args.shapes_dir),
             raw_root=Path(args.captures_dir),
             timeout=args.timeout,
+            client_version=None if args.no_install else args.client_version,
+            cases_file=Path(args.cases_file) if args.cases_file else None,
         )
     except (CaptureError, ValueError, OSError) as exc:
         _err("capture", str(exc))
@@ -172,6 +174,19 @@ def _add_capture(sub: Any) -> None:
     p.add_argument("--shapes-dir", default=str(SHAPES_DIR), help="where shape files go")
     p.add_argument("--captures-dir", default=str(CAPTURES_DIR), help="where raw captures go")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per client run")
+    p.add_argument(
+        "--client-version",
+        default="latest",
+        help="Claude Code version to npm install before capturing (default: latest)",
+    )
+    p.add_argument(
+        "--no-install", action="store_true", help="use the Claude Code already installed"
+    )
+    p.add_argument(
+        "--cases-file",
+        default=str(SHAPES_DIR.parent / "clients.yaml"),
+        help="case file whose rows are pointed at the new shapes ('' leaves it alone)",
+    )
     p.set_defaults(func=_cmd_capture)
 
 

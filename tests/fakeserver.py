@@ -23,6 +23,7 @@ name in :data:`DEVIATIONS`, checked with ``if "name" in self.deviations``.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import re
@@ -40,6 +41,12 @@ KNOWN_VERSIONS = frozenset({"2023-01-01", "2023-06-01", "2026-10-21"})
 KNOWN_BETAS = frozenset(
     {
         "claude-code-20250219",
+        # What Claude Code 2.1.332 sends (cases/shapes): Anthropic accepts its own client.
+        "per-turn-control-2026-07-01",
+        "mid-conversation-tool-changes-2026-07-01",
+        "thinking-token-count-2026-05-13",
+        "advanced-tool-use-2025-11-20",
+        "thinking-display-updates-2026-08-18",
         "interleaved-thinking-2025-05-14",
         "fine-grained-tool-streaming-2025-05-14",
         "effort-2025-11-24",
@@ -79,7 +86,19 @@ BLOCK_TYPES = frozenset(
         "container_upload",
     }
 )
-DEVIATIONS = frozenset(
+FAULTS = frozenset(
+    {  # transport and gateway faults, exercised by tests/test_faults.py
+        "retry_after_ms",  # first try of each body: 429 with retry-after-ms: 300
+        "overloaded_529",  # first try of each body: 529 overloaded, retry-after: 1
+        "flaky_503",  # first two tries of each body: 503 without a retry hint
+        "always_529",  # every /v1/messages request: 529 overloaded, retry-after: 0
+        "bad_json",  # /v1/messages answers 200 application/json that is not JSON
+        "html_502",  # /v1/messages answers a gateway's HTML 502 page
+        "echo_key_in_headers",  # every answer quotes the credential in a header
+        "gzip",  # JSON answers gzip-compressed when the client accepts gzip
+    }
+)
+DEVIATIONS = FAULTS | frozenset(
     {
         "ignore_max_tokens",  # generates past max_tokens
         "end_turn_for_max_tokens",  # caps the output but says end_turn
@@ -188,6 +207,7 @@ class Logged:
     status: int = 0
     response: bytes = b""
     usage: dict[str, int] = field(default_factory=dict)
+    received: float = 0.0  # time.time() when the request arrived
 
 
 # --- the server ---------------------------------------------------------------------------
@@ -218,7 +238,9 @@ class FakeAnthropic:
         self._lock = threading.Lock()
         self._counter = 0
         self._cache: set[str] = set()
-        self._seen_bodies: set[bytes] = set()
+        self._seen_bodies: dict[bytes, int] = {}
+        self.in_flight = 0  # requests being answered right now
+        self.max_in_flight = 0  # the most answered at once
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -267,20 +289,41 @@ class FakeAnthropic:
             self._counter += 1
             return self._counter
 
+    def _tries(self, raw: bytes) -> int:
+        """How many times this exact body has been sent (1 for the first)."""
+        with self._lock:
+            self._seen_bodies[raw] = self._seen_bodies.get(raw, 0) + 1
+            return self._seen_bodies[raw]
+
+    def entered(self, delta: int) -> None:
+        with self._lock:
+            self.in_flight += delta
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
     # dispatch
 
     def handle(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Reply:
         """Answer one request; never raises."""
         headers = {k.lower(): v for k, v in headers.items()}
         route = path.split("?", 1)[0]
-        logged = Logged(method, route, headers, parse_json(raw))
+        logged = Logged(method, route, headers, parse_json(raw), received=time.time())
+        credential = headers.get("x-api-key") or headers.get("authorization")
         try:
             reply = self._dispatch(method, route, headers, raw, logged)
         except ApiError as exc:
             if "echo_key_in_errors" in self.deviations:
-                credential = headers.get("x-api-key") or headers.get("authorization")
                 exc.message += f" (request credentials: {credential})"
             reply = self.error_reply(exc)
+        if "echo_key_in_headers" in self.deviations:
+            reply.headers["x-debug-credential"] = f"seen {credential}"
+        if (
+            "gzip" in self.deviations
+            and "gzip" in headers.get("accept-encoding", "")
+            and len(reply.chunks) == 1
+            and reply.headers["content-type"] == "application/json"
+        ):
+            reply.chunks = [gzip.compress(reply.chunks[0])]
+            reply.headers["content-encoding"] = "gzip"
         if "slow" in self.deviations and route.startswith("/v1/messages"):
             reply.delay = self.slow_seconds
         reply.delay += self.latency
@@ -302,14 +345,13 @@ class FakeAnthropic:
             raise ApiError(405, "invalid_request_error", f"{method} not allowed on {route}")
         self.check_version(headers)
         self.check_betas(headers)
-        if "flaky_429" in self.deviations:
-            with self._lock:
-                first = raw not in self._seen_bodies
-                self._seen_bodies.add(raw)
-            if first:
-                reply = self.error_reply(ApiError(429, "rate_limit_error", "rate limited; retry"))
-                reply.headers["retry-after"] = "0"
-                return reply
+        if "flaky_429" in self.deviations and self._tries(raw) == 1:
+            reply = self.error_reply(ApiError(429, "rate_limit_error", "rate limited; retry"))
+            reply.headers["retry-after"] = "0"
+            return reply
+        fault = self.fault_reply(route, raw)
+        if fault is not None:
+            return fault
         body = logged.body
         if not isinstance(body, dict):
             raise bad_request("request body must be a JSON object")
@@ -583,6 +625,32 @@ class FakeAnthropic:
             },
         )
 
+    def fault_reply(self, route: str, raw: bytes) -> Reply | None:
+        """What a rate limiter, an overloaded backend or a broken gateway answers instead."""
+        if route != "/v1/messages" or not self.deviations & FAULTS:
+            return None
+        tries = self._tries(raw)
+        if "retry_after_ms" in self.deviations and tries == 1:
+            reply = self.error_reply(ApiError(429, "rate_limit_error", "slow down"))
+            reply.headers["retry-after-ms"] = "300"
+            return reply
+        if ("overloaded_529" in self.deviations and tries == 1) or "always_529" in self.deviations:
+            reply = self.error_reply(ApiError(529, "overloaded_error", "Overloaded"))
+            reply.headers["retry-after"] = "1" if "overloaded_529" in self.deviations else "0"
+            return reply
+        if "flaky_503" in self.deviations and tries <= 2:
+            return self.error_reply(ApiError(503, "api_error", "upstream unavailable"))
+        if "bad_json" in self.deviations:
+            return Reply(200, {"content-type": "application/json"}, [b'{"id": "msg_1", "type": '])
+        if "html_502" in self.deviations:
+            page = (
+                "<html><head><title>502 Bad Gateway</title></head><body>"
+                "<center><h1>502 Bad Gateway</h1></center><hr>"
+                "<center>nginx</center></body></html>"
+            )
+            return Reply(502, {"content-type": "text/html"}, [page.encode()])
+        return None
+
     def models_reply(self) -> Reply:
         info = {
             "id": self.model,
@@ -844,9 +912,13 @@ def validate_thinking(body: dict[str, Any], counting: bool) -> None:
     thinking = body.get("thinking")
     if thinking is None:
         return
-    if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled"):
-        raise bad_request("thinking: Input tag should be 'enabled' or 'disabled'")
-    if thinking["type"] == "disabled":
+    if not isinstance(thinking, dict) or thinking.get("type") not in (
+        "enabled",
+        "disabled",
+        "adaptive",  # SDK 2.x and Claude Code send it; the model picks its own budget
+    ):
+        raise bad_request("thinking: Input tag should be 'enabled', 'disabled' or 'adaptive'")
+    if thinking["type"] in ("disabled", "adaptive"):
         return
     budget = thinking.get("budget_tokens")
     if not isinstance(budget, int) or budget < 1024:
@@ -998,6 +1070,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve("POST")
 
     def _serve(self, method: str) -> None:
+        self.server_app.entered(1)
+        try:
+            self._answer(method)
+        finally:
+            self.server_app.entered(-1)
+
+    def _answer(self, method: str) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
         reply = self.server_app.handle(method, self.path, dict(self.headers.items()), raw)
