@@ -146,6 +146,7 @@ def write_cases_dir(
             shutil.copy(path, cases_dir / path.name)
     shutil.copytree(REPO / "cases" / "profiles", cases_dir / "profiles")
     shutil.copytree(REPO / "cases" / "targets", cases_dir / "targets")
+    shutil.copytree(REPO / "cases" / "shapes", cases_dir / "shapes")
     base = yaml.safe_load((REPO / "cases" / "settings.yaml").read_text())
     doc = merged(merged(base, TEST_SETTINGS), settings)
     (cases_dir / "settings.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))

@@ -3,15 +3,25 @@
 One place decides how requests are authenticated, bounded (time and bytes), retried and
 accounted (requests, tokens). Probes use plain ``httpx`` rather than the official SDK so the
 suite sees the exact bytes on the wire (SSE framing included) and vcrpy can record them.
+
+Every request is bounded: ``connect_timeout`` and ``read_timeout`` per network operation, and
+``total_timeout`` for the whole request, enforced below httpx (every socket read and write
+waits at most until the request's deadline), so an endpoint that trickles a byte at a time,
+in the headers or the body, is cut on time. ``max_body_bytes`` bounds what is kept.
 """
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from conformance import sse
@@ -22,6 +32,8 @@ SECRET_HEADERS = frozenset(
 )
 # Where a wrong-but-well-formed key is needed (auth rows), this one is used: it is public.
 WRONG_KEY = "sk-conformance-wrong-key-0000"
+# What a key quoted back by an endpoint becomes (the same placeholder as in cassettes).
+REDACTED = "<redacted>"
 
 
 @dataclass
@@ -30,9 +42,92 @@ class Limits:
     read_timeout: float = 120.0
     total_timeout: float = 300.0
     max_body_bytes: int = 8 * 1024 * 1024
-    retries: int = 3  # for 429, 529 and 5xx
+    retries: int = 3  # for 408, 429, 529 and 5xx
     backoff: float = 1.0  # seconds, doubled per retry unless retry-after says otherwise
-    max_backoff: float = 30.0
+    max_backoff: float = 30.0  # longest wait before a retry; a longer retry-after is not waited
+
+
+# The deadline of the request this thread has on the wire (time.monotonic()), or None.
+_deadline = threading.local()
+
+
+def _bounded(timeout: float | None) -> float | None:
+    """``timeout`` for one socket operation, cut to what is left until the deadline."""
+    deadline = getattr(_deadline, "at", None)
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("total timeout reached")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _bounded(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _bounded(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(
+            self._inner.start_tls(ssl_context, server_hostname, _bounded(timeout))
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """Wraps httpcore's socket backend so every operation honours the request's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(
+            self._inner.connect_tcp(host, port, _bounded(timeout), local_address, socket_options)
+        )
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(
+            self._inner.connect_unix_socket(path, _bounded(timeout), socket_options)
+        )
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _bound_by_deadline(client: httpx.Client) -> bool:
+    """Put the deadline backend under each connection pool of ``client`` (its transport and
+    any proxy mounts from the environment). httpx has no public hook for this; with another
+    httpx the pools are left alone and the per-chunk check in ``Client._once`` still cuts
+    a trickling body."""
+    done = False
+    for transport in [client._transport, *client._mounts.values()]:
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if backend is not None and not isinstance(backend, _DeadlineBackend):
+            pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+            done = True
+    return done
 
 
 @dataclass
@@ -86,6 +181,17 @@ class Exchange:
             return err[:300]
         return None
 
+    def detail(self) -> str:
+        """Why this answer is not usable, in one line: the client's error, the error
+        envelope's message, or what the body is when it is not JSON (an HTML error page)."""
+        if self.error or self.error_message():
+            return self.error or self.error_message() or ""
+        if not self.raw:
+            return "empty body"
+        kind = self.headers.get("content-type", "no content-type").split(";")[0]
+        snippet = " ".join(self.raw[:120].decode("utf-8", "replace").split())
+        return f"{kind} body, not an error envelope: {snippet!r}"
+
     def summary(self) -> dict[str, Any]:
         """A compact, secret-free account of this exchange for evidence."""
         out: dict[str, Any] = {"status": self.status}
@@ -106,6 +212,28 @@ class Exchange:
             out["error_type"] = self.error_type()
             out["error_message"] = self.error_message() or self.raw[:200].decode("utf-8", "replace")
         return out
+
+
+def retry_after(headers: dict[str, str]) -> float | None:
+    """The wait an answer asks for: ``retry-after-ms``, else ``retry-after`` in seconds or as
+    an HTTP date; None when absent or unreadable."""
+    try:
+        if headers.get("retry-after-ms") is not None:
+            return max(float(headers["retry-after-ms"]) / 1000, 0.0)
+    except ValueError:
+        pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
 
 
 def content_summary(msg: dict[str, Any]) -> list[str]:
@@ -165,14 +293,18 @@ class Client:
         default_headers: dict[str, str] | None = None,
         limits: Limits | None = None,
         transport: httpx.BaseTransport | None = None,
+        limiter: Any = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth_style = auth_style
         self.api_key = api_key
         self.default_headers = dict(default_headers or {})
         self.limits = limits or Limits()
+        self.limiter = limiter  # conformance.limits.Limiter: the target's shared limits
+        self.host = urlsplit(self.base_url).netloc.rpartition("@")[2]  # for messages
         timeout = httpx.Timeout(self.limits.read_timeout, connect=self.limits.connect_timeout)
         self._http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
+        _bound_by_deadline(self._http)
         self.requests = 0
         # Replay serves recorded answers instantly; waiting out a recorded retry-after again
         # would only slow it down. The plugin swaps this for a no-op in replay mode.
@@ -223,7 +355,8 @@ class Client:
         attempt = 0
         while True:
             attempt += 1
-            self._once(ex, method, path, merged, content, started)
+            with self.limiter.request() if self.limiter else contextlib.nullcontext():
+                self._once(ex, method, path, merged, content)
             delay = self._retry_delay(ex, attempt)
             if delay is None:
                 break
@@ -241,39 +374,67 @@ class Client:
         path: str,
         headers: dict[str, str],
         content: bytes | None,
-        started: float,
     ) -> None:
+        """One HTTP request, bounded by ``total_timeout`` from its start and by bytes."""
         self.requests += 1
         ex.status, ex.headers, ex.raw, ex.json, ex.events = None, {}, b"", None, None
         url = self.base_url + path
+        total = self.limits.total_timeout
+        cut_by_time = f"total timeout: response not finished after {total:g}s; cut"
+        started = time.monotonic()
+        _deadline.at = started + total
         try:
             with self._http.stream(method, url, headers=headers, content=content) as resp:
                 ex.status = resp.status_code
                 ex.headers = {
-                    k.lower(): v for k, v in resp.headers.items() if k.lower() not in SECRET_HEADERS
+                    k.lower(): self._scrub_text(v)
+                    for k, v in resp.headers.items()
+                    if k.lower() not in SECRET_HEADERS
                 }
                 chunks = []
                 size = 0
-                for chunk in resp.iter_raw():
+                # decoded bytes: a gzip answer is read as JSON, and the cap counts what is kept
+                for chunk in resp.iter_bytes():
                     chunks.append(chunk)
                     size += len(chunk)
                     if size > self.limits.max_body_bytes:
-                        ex.error = f"response body over {self.limits.max_body_bytes} bytes; cut"
-                        break
-                    if time.monotonic() - started > self.limits.total_timeout:
                         ex.error = (
-                            f"response not finished after {self.limits.total_timeout:.0f}s; cut"
+                            f"response body over max_body_bytes ({self.limits.max_body_bytes} "
+                            f"bytes); cut"
                         )
                         break
-                ex.raw = b"".join(chunks)
+                    if time.monotonic() - started > total:
+                        ex.error = cut_by_time
+                        break
+                ex.raw = self._scrub_bytes(b"".join(chunks))
         except httpx.TimeoutException as exc:
-            ex.error = f"timeout: {type(exc).__name__}"
+            if time.monotonic() - started >= total:
+                ex.error = cut_by_time
+            elif isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+                ex.error = (
+                    f"timeout: {type(exc).__name__}: no connection to {self.host} within "
+                    f"connect_timeout {self.limits.connect_timeout:g}s"
+                )
+            else:
+                ex.error = (
+                    f"timeout: {type(exc).__name__}: {self.host} sent nothing for "
+                    f"read_timeout {self.limits.read_timeout:g}s"
+                )
         except httpx.HTTPError as exc:
-            ex.error = f"transport: {type(exc).__name__}: {exc}"[:300]
+            ex.error = self._scrub_text(f"transport: {type(exc).__name__}: {exc} ({self.host})")
+            ex.error = ex.error[:300]
+        finally:
+            _deadline.at = None
         if ex.error or ex.status is None:
             return
         if ex.is_stream:
             ex.events = sse.parse(ex.raw)
+            if ex.ok and ex.events and not ex.events[-1].terminated:
+                tail = ex.events[-1].raw[-80:]
+                ex.error = (
+                    f"stream cut mid-event: the connection closed before the event ended "
+                    f"({len(ex.events)} events; last bytes {tail!r})"
+                )
         else:
             try:
                 ex.json = json.loads(ex.raw) if ex.raw else None
@@ -283,21 +444,34 @@ class Client:
                     snippet = ex.raw[:80].decode("utf-8", "replace")
                     ex.error = f"2xx answer is not JSON: {snippet!r}"
 
+    def _scrub_text(self, text: str) -> str:
+        """``text`` without this client's key: endpoints quote credentials back."""
+        if self.api_key and self.api_key in text:
+            text = text.replace(self.api_key, REDACTED)
+        return text
+
+    def _scrub_bytes(self, data: bytes) -> bytes:
+        key = self.api_key.encode() if self.api_key else b""
+        return data.replace(key, REDACTED.encode()) if key and key in data else data
+
     def _retry_delay(self, ex: Exchange, attempt: int) -> float | None:
-        if attempt > self.limits.retries:
-            return None
+        """Seconds to wait before retrying ``ex``, or None: not retryable, retries used up,
+        or the endpoint asks for a longer wait than ``max_backoff`` (noted in the evidence)."""
         retryable = ex.status in (408, 429, 529) or (ex.status is not None and ex.status >= 500)
-        if not retryable:
+        if not retryable or ex.error:  # a cut answer (time, bytes) is not retried
             return None
-        delay = self.limits.backoff * 2 ** (attempt - 1)
-        hint = ex.headers.get("retry-after-ms")
-        try:
-            if hint is not None:
-                delay = float(hint) / 1000
-            elif ex.headers.get("retry-after") is not None:
-                delay = float(ex.headers["retry-after"])
-        except ValueError:
-            pass
+        if attempt > self.limits.retries:
+            if self.limits.retries:
+                ex.retries.append(f"{ex.status}: gave up after {self.limits.retries} retries")
+            return None
+        hint = retry_after(ex.headers)
+        if hint is not None and hint > self.limits.max_backoff:
+            ex.retries.append(
+                f"{ex.status}: not retried: the endpoint asks to wait {hint:g}s, more than "
+                f"max_backoff {self.limits.max_backoff:g}s"
+            )
+            return None
+        delay = self.limits.backoff * 2 ** (attempt - 1) if hint is None else hint
         return min(max(delay, 0.0), self.limits.max_backoff)
 
     def _account(self, ex: Exchange) -> None:

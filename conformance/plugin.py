@@ -4,17 +4,25 @@ Registered through the ``pytest11`` entry point. With ``--target`` it collects t
 files under ``cases/`` as one item per (target, case); without it, it stays out of the way.
 Results travel from xdist workers to the controller in ``user_properties`` (JSON-safe), and
 the controller alone writes ``results.json``, so ``pytest -n auto`` gives one whole file.
+The controller also makes the run's directory of shared request limits (``limits``) and hands
+its path to the workers; SIGTERM is turned into the interruption pytest already handles.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 RESULT_KEY = "anthropic_conformance_result"
+RUN_DIR_KEY = "anthropic_conformance_run_dir"
 MODES = ("live", "record", "replay")
 
 
@@ -101,13 +109,33 @@ class State:
                 t.model = opt.model or t.model
                 t.api_key_env = opt.api_key_env or t.api_key_env
             self.keys = {t.name: t.api_key(required=self.mode != "replay") for t in self.targets}
+            self.settings = runner.load_settings(self.cases_dir / "settings.yaml")
+            check_dir_option("--report-dir", self.report_dir)
+            check_dir_option("--cassette-dir", self.cassette_dir, create=self.mode == "record")
+            worker = getattr(config, "workerinput", None)
+            if opt.previous and worker is None:
+                from conformance import report
+
+                try:
+                    report.load_results_file(Path(opt.previous))
+                except report.ReportInputError as exc:
+                    raise InputError(f"--previous: {exc}") from None
         except InputError as exc:
             raise pytest.UsageError(str(exc)) from None
-        self.settings = runner.load_settings(self.cases_dir / "settings.yaml")
+        # Shared request limits (targets' concurrency / requests_per_minute), live and record
+        # only: the controller makes the directory, xdist workers get its path.
+        self.run_dir: Path | None = None
+        if worker is not None:
+            self.run_dir = Path(worker[RUN_DIR_KEY]) if worker.get(RUN_DIR_KEY) else None
+        elif self.mode != "replay" and any(
+            t.concurrency or t.requests_per_minute for t in self.targets
+        ):
+            self.run_dir = Path(tempfile.mkdtemp(prefix=f"anthropic-conformance-{os.getpid()}-"))
         self.by_file: dict[Path, list[Any]] = {}
         for case in self.cases:
             self.by_file.setdefault(case.file.resolve(), []).append(case)
         self.clients: dict[str, Any] = {}
+        self.unredact_logs: Any = lambda: None  # set by pytest_configure (runner.redact_logs)
         self.results: list[dict[str, Any]] = []
         self.run = RunInfo(
             suite_version=__import__("conformance").__version__,
@@ -126,11 +154,42 @@ class State:
             key = self.keys[target.name]
             if self.mode == "replay" and target.api_key_env:
                 key = "replay-placeholder-key"  # scrubbed to the same placeholder as recorded
-            client = runner.make_client(target, self.settings, key)
+            from conformance import limits
+
+            limiter = limits.for_target(
+                self.run_dir, target.name, target.concurrency, target.requests_per_minute
+            )
+            client = runner.make_client(target, self.settings, key, limiter=limiter)
             if self.mode == "replay":
                 client.sleep = lambda _seconds: None
             self.clients[target.name] = client
         return self.clients[target.name]
+
+
+def check_dir_option(flag: str, path: Path, create: bool = True) -> None:
+    """A directory option must name a directory, or a place where one can be made."""
+    from conformance.yamlfile import InputError
+
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{flag} {path}: is a file, not a directory")
+    if not create:
+        return
+    parent = path
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{flag} {path}: cannot be created: {parent} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{flag} {path}: cannot write in {parent}")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI job cancelled), raised as the interruption pytest handles like Ctrl-C:
+    the run stops and results.json is still written, with ``complete: false``."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated("terminated by SIGTERM")
 
 
 def _state(config: pytest.Config) -> State | None:
@@ -141,7 +200,33 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance: a conformance case (one row x one target)")
     _collected.clear()  # a second run in the same process (pytest.main) starts empty
     if config.option.target:
-        config._anthropic_conformance = State(config)  # type: ignore[attr-defined]
+        state = config._anthropic_conformance = State(config)  # type: ignore[attr-defined]
+        from conformance import runner
+
+        state.unredact_logs = runner.redact_logs(list(state.keys.values()))
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+            config._anthropic_conformance_sigterm = previous  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: tell each worker where the run's shared limits live."""
+    state = _state(node.config)
+    if state is not None and state.run_dir is not None:
+        node.workerinput[RUN_DIR_KEY] = str(state.run_dir)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = _state(config)
+    if state is None:
+        return
+    previous = getattr(config, "_anthropic_conformance_sigterm", None)
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+    state.unredact_logs()
+    if state.run_dir is not None and not hasattr(config, "workerinput"):
+        shutil.rmtree(state.run_dir, ignore_errors=True)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -237,6 +322,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         client.close()
     if hasattr(session.config, "workerinput"):
         return  # xdist worker: the controller writes the file
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM: finish the file
     if session.config.option.collectonly:
         return  # nothing ran: keep the last report
     from conformance import results
@@ -258,7 +345,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             raise pytest.UsageError(f"--previous: {exc}") from None
     # Every known target's declared column, shown as "not run" where this run has no record.
     try:
-        declared = report.declared_matrix(state.cases_dir)
+        declared = report.declared_matrix(state.cases_dir, loaded=(state.cases, state.profiles))
     except InputError as exc:
         declared = None
         session.config._anthropic_conformance_declared_error = str(exc)  # type: ignore[attr-defined]
@@ -300,6 +387,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no rows run"
     terminalreporter.write_sep("-", "anthropic-conformance")
     terminalreporter.write_line(f"rows: {summary}")
+    if _collected:
+        from conformance.report import cost_text
+
+        for name in sorted({r["target"] for r in _collected}):
+            cost = cost_text(r for r in _collected if r["target"] == name)
+            terminalreporter.write_line(f"cost:    {name}: {cost}")
     if path:
         terminalreporter.write_line(f"results: {path}")
         terminalreporter.write_line(

@@ -10,6 +10,7 @@ scrubbed before anything is written; a re-recorded cassette replaces the old one
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import tempfile
@@ -64,12 +65,26 @@ def _scrub_request(request: Any) -> Any:
     return request
 
 
+def _scrub_str(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def _response_scrubber(secrets: list[str]) -> Any:
     def scrub(response: dict[str, Any]) -> dict[str, Any]:
         headers = response.get("headers", {})
         for name in list(headers):
             if name.lower() in DROPPED_RESPONSE_HEADERS or name.lower() in CREDENTIAL_HEADERS:
                 del headers[name]
+            else:  # a gateway may quote the key back in a header of its own
+                values = headers[name]
+                scrubbed = [
+                    _scrub_str(str(v), secrets)
+                    for v in (values if isinstance(values, list) else [values])
+                ]
+                headers[name] = scrubbed if isinstance(values, list) else scrubbed[0]
         body = response.get("body", {})
         data = body.get("string")
         if isinstance(data, (bytes, str)):
@@ -87,8 +102,13 @@ def _response_scrubber(secrets: list[str]) -> Any:
 
 def _json_body(request: Any) -> Any:
     raw = request.body or b""
-    if isinstance(raw, str):
-        raw = raw.encode()
+    return _parse_body(raw.encode() if isinstance(raw, str) else raw)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_body(raw: bytes) -> Any:
+    """The JSON of a request body (only compared, never changed): vcrpy matches each request
+    against every recorded one, so the same few bodies would be parsed over and over."""
     try:
         return json.loads(raw) if raw else None
     except ValueError:

@@ -30,7 +30,7 @@ class Target:
     profile: str
     extra_body: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
-    concurrency: int = 2
+    concurrency: int | None = None  # requests in flight at once (None: no limit)
     requests_per_minute: int | None = None
     features: dict[str, bool] = field(default_factory=dict)  # count_tokens, models, ...
     notes: str = ""
@@ -38,7 +38,8 @@ class Target:
 
     @property
     def host(self) -> str:
-        return urlsplit(self.base_url).netloc
+        """``host[:port]`` of the base URL, never its ``user:password@`` part."""
+        return urlsplit(self.base_url).netloc.rpartition("@")[2]
 
     def api_key(self, required: bool) -> str | None:
         """The key from the environment; keys are never read from files."""
@@ -70,7 +71,7 @@ def load_target(path: Path) -> Target:
         profile=doc.get("profile", doc["name"]),
         extra_body=doc.get("extra_body", {}),
         headers={k.lower(): v for k, v in doc.get("headers", {}).items()},
-        concurrency=doc.get("concurrency", 2),
+        concurrency=doc.get("concurrency"),
         requests_per_minute=doc.get("requests_per_minute"),
         features=doc.get("features", {}),
         notes=doc.get("notes", ""),
