@@ -18,8 +18,10 @@ Every check returns a list of short, specific violations; an empty list means co
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import re
+import sys
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -384,10 +386,23 @@ def sdk_load_stream(raw: bytes) -> str | None:
 
 
 def _sdk() -> Any:
+    loaded = sys.modules.get("anthropic")
+    if loaded is not None:
+        return loaded
+    # The SDK defines thousands of pydantic classes (about 1 s to import). The garbage
+    # collector would walk them again and again while they are made and at every later full
+    # collection (pytest runs two at exit), yet they live as long as the process: import
+    # with the collector paused, then freeze what exists so collections skip it.
+    enabled = gc.isenabled()
+    gc.disable()
     try:
         import anthropic
     except ImportError as exc:
         raise SDKUnavailable("anthropic SDK not installed (pip install '.[sdk]')") from exc
+    finally:
+        if enabled:
+            gc.enable()
+    gc.freeze()
     return anthropic
 
 

@@ -246,7 +246,11 @@ def _brief(declared: dict[str, Any]) -> dict[str, Any]:
     return {"status": declared.get("status"), "says": declared.get("says")}
 
 
-def declared_matrix(cases_dir: Path, targets: Iterable[str] | None = None) -> dict[str, Any]:
+def declared_matrix(
+    cases_dir: Path,
+    targets: Iterable[str] | None = None,
+    loaded: tuple[list[Any], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """What every known target's profile declares for every case, with no observation.
 
     Built from the case files, profiles and targets under ``cases_dir`` (validated as a run
@@ -259,13 +263,18 @@ def declared_matrix(cases_dir: Path, targets: Iterable[str] | None = None) -> di
     The page and the Markdown show these as muted "not run" cells wherever a run has no
     record; results.json never contains them (they are declarations, not observations).
     Raises :class:`conformance.yamlfile.InputError` for a broken case, profile or target file.
+    ``loaded`` is ``(cases, profiles)`` as :func:`conformance.cases.load_all` returned them
+    for ``cases_dir`` (a pytest run passes what it loaded, so the files are read once).
     """
     from conformance import cases as case_files
-    from conformance import oracles
     from conformance import targets as target_files
 
     cases_dir = Path(cases_dir)
-    loaded, profiles = case_files.load_all(cases_dir, set(oracles.ORACLES))
+    if loaded is None:
+        from conformance import oracles
+
+        loaded = case_files.load_all(cases_dir, set(oracles.ORACLES))
+    loaded, profiles = loaded
     targets_dir = cases_dir / "targets"
     if targets is None:
         names = target_files.available(targets_dir) if targets_dir.is_dir() else []
@@ -436,6 +445,17 @@ def count_outcomes(records: Iterable[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
+def cost_text(records: Iterable[dict[str, Any]]) -> str:
+    """What the records cost: requests, prompt and output tokens (``—`` for none run)."""
+    recs = list(records)
+    if not recs:
+        return "—"
+    req = sum(r.get("requests", 0) for r in recs)
+    tin = sum(r.get("input_tokens", 0) for r in recs)
+    tout = sum(r.get("output_tokens", 0) for r in recs)
+    return f"{req} requests · {tin} in / {tout} out tokens"
+
+
 def _target_records(matrix: Matrix, target: str, rows: Iterable[Row]) -> list[dict[str, Any]]:
     return [row.cells[target] for row in rows if target in row.cells]
 
@@ -598,9 +618,9 @@ def render_markdown(
     out.append(
         "| Target | Model | Host | Source | Rows | "
         + " | ".join(f"{ICONS[o]} {o}" for o in OUTCOMES)
-        + " |"
+        + " | Cost |"
     )
-    out.append("|:--|:--|:--|:--|--:|" + "--:|" * len(OUTCOMES))
+    out.append("|:--|:--|:--|:--|--:|" + "--:|" * len(OUTCOMES) + ":--|")
     rows = _all_rows(matrix)
     for target in matrix.targets:
         t = matrix.target_info[target]
@@ -610,7 +630,7 @@ def render_markdown(
             f"| **{_md(target)}** | {_md(t.get('model', '?'))} | {_md(t.get('base_url_host', '?'))}"
             f" | {_md(_source_of(matrix, doc, target))} | {len(recs)} | "
             + " | ".join(str(counts[o]) for o in OUTCOMES)
-            + " |"
+            + f" | {_md(cost_text(recs))} |"
         )
     out.append("")
     if drift is not None:
@@ -1101,7 +1121,8 @@ def render_html(
         target_rows.append(
             f"<tr><th>{_e(target)}</th><td>{_e(t.get('model', '?'))}</td>"
             f"<td>{_e(t.get('base_url_host', '?'))}</td><td>{_e(t.get('profile') or '—')}</td>"
-            f"<td>{_e(source)}</td><td>{len(recs)}</td><td>{_chips(count_outcomes(recs))}</td></tr>"
+            f"<td>{_e(source)}</td><td>{len(recs)}</td><td>{_chips(count_outcomes(recs))}</td>"
+            f"<td>{_e(cost_text(recs))}</td></tr>"
         )
         head_cells.append(
             f'<th scope="col" data-target="{_e(target)}" '
@@ -1195,9 +1216,8 @@ def render_html(
         "</label></div>",
         f'<details class="info" id="targets"><summary>Targets ({n_targets})</summary>'
         '<table class="small"><thead><tr><th>Target</th><th>Model</th><th>Host</th>'
-        "<th>Profile</th><th>Source</th><th>Rows</th><th>Totals</th></tr></thead><tbody>"
-        + "".join(target_rows)
-        + f"</tbody></table>{merged_html}</details>",
+        "<th>Profile</th><th>Source</th><th>Rows</th><th>Totals</th><th>Cost</th></tr></thead>"
+        "<tbody>" + "".join(target_rows) + f"</tbody></table>{merged_html}</details>",
         _html_drift(matrix, drift) if drift is not None else "",
         _html_declared_changes(declared) if declared else "",
         "</header>",

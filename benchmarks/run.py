@@ -1,0 +1,502 @@
+"""How fast and how cheap is a run? One command prints the figures side by side.
+
+    python benchmarks/run.py                 # replay vs its floor, cost per run (~30-40 s)
+    python benchmarks/run.py --live          # also live against the local llama-server
+    python benchmarks/run.py --reps 5 --json bench.json
+
+* replay: wall time of the whole suite served from the shipped cassettes, end to end
+  (interpreter, pytest, collection, probes, report), in one process and with ``-n 2``; and
+  the floor it is compared with: bare pytest start-up (``pytest --version``) and start-up
+  plus loading every case file (``--collect-only``). Median of ``--reps`` runs, after one
+  warm-up run that is not counted.
+* live (``--live``): the same suite against the llama-server on 127.0.0.1:8088, once
+  sequential (``-p no:xdist``) and once parallel (``-n 2``, the target's concurrency), plus
+  the longest single case chain (max per-case ``duration_ms`` of the sequential run) and the
+  sum of all case durations (the sequential work). Waits first until no other
+  ``pytest --target`` process runs, since timing a loaded machine measures the load.
+* cost: requests, input and output tokens per target for one full run, from results.json
+  (the live runs' where there are any, else the replay run's, i.e. the recorded run's).
+
+Figures only: there are no timing assertions and the exit code is always 0 (it runs in CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+REPLAY_TARGETS = "llamacpp,litellm"
+LIVE_TARGET = "llamacpp"
+LIVE_URL = "http://127.0.0.1:8088"
+LIVE_KEY_ENV = "LLAMACPP_API_KEY"
+LIVE_KEY_DEFAULT = "sk-local-llamacpp"  # the local server's documented, fake key
+# Issue targets, shown beside the figures (information, never an assertion).
+REPLAY_MAX_S = 3.0
+REPLAY_MAX_FLOOR_RATIO = 1.5
+LIVE_MAX_CHAIN_RATIO = 1.5
+OUTPUT_TOKEN_BUDGET = 25_000
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a measured run: no inherited pytest settings, so runs compare."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.update(extra or {})
+    return env
+
+
+def pytest_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", *args]
+
+
+def timed(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[float, int, str]:
+    """Wall seconds, exit code and the output's last lines of one run."""
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return time.perf_counter() - started, -1, f"timed out after {timeout:.0f}s"
+    wall = time.perf_counter() - started
+    tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
+    return wall, proc.returncode, tail
+
+
+def load_doc(report_dir: Path) -> dict[str, Any] | None:
+    path = report_dir / "results.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def table(
+    headers: list[str], rows: list[list[Any]], left: tuple[int, ...] = (0,), indent: str = "  "
+) -> str:
+    """A plain-text table: the ``left`` columns left-aligned, the (numeric) others right."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def line(row: list[str]) -> str:
+        parts = [
+            row[i].ljust(widths[i]) if i in left else row[i].rjust(widths[i])
+            for i in range(len(row))
+        ]
+        return (indent + "  ".join(parts)).rstrip()
+
+    rule = indent + "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
+
+
+def fmt_s(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds:.2f}"
+
+
+def met(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "NOT met")
+
+
+# --- machine ------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = None
+    with contextlib.suppress(OSError):
+        load = round(os.getloadavg()[0], 2)
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "load_1min": load,
+    }
+
+
+def other_runs() -> list[str]:
+    """Command lines of other ``pytest --target`` processes (a live run skews timings)."""
+    try:
+        out = subprocess.run(
+            ["pgrep", "-af", "pytest --target"], capture_output=True, text=True, timeout=10
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    me = {str(os.getpid())}
+    return [ln for ln in out.splitlines() if ln.split(" ", 1)[0] not in me]
+
+
+def wait_quiet(max_wait: float) -> list[str]:
+    """Wait up to ``max_wait`` s until no other conformance run is going; return stragglers."""
+    deadline = time.monotonic() + max_wait
+    busy = other_runs()
+    if busy:
+        print(f"waiting (up to {max_wait:.0f} s) for {len(busy)} other `pytest --target` run(s)")
+    while busy and time.monotonic() < deadline:
+        time.sleep(5)
+        busy = other_runs()
+    return busy
+
+
+# --- replay -------------------------------------------------------------------------------
+
+
+def bench_replay(reps: int, scratch: Path) -> dict[str, Any]:
+    env = child_env()
+    plans = {
+        "startup": pytest_cmd("--version"),
+        "floor": pytest_cmd("--target", REPLAY_TARGETS, "--collect-only", "-q"),
+        "replay_1": None,  # built per repetition (own report dir)
+        "replay_n2": None,
+    }
+    times: dict[str, list[float]] = {k: [] for k in plans}
+    codes: dict[str, set[int]] = {k: set() for k in plans}
+    last_dir = scratch / "replay-1-last"
+    for rep in range(reps + 1):  # repetition 0 warms caches (pyc, page cache); not counted
+        for kind in plans:
+            if kind.startswith("replay"):
+                out = scratch / f"{kind}-{rep}"
+                xdist = ["-p", "no:xdist"] if kind == "replay_1" else ["-n", "2"]
+                cmd = pytest_cmd(
+                    "--target", REPLAY_TARGETS, "--mode", "replay", "-q",
+                    f"--report-dir={out}", *xdist,
+                )  # fmt: skip
+                if kind == "replay_1":
+                    last_dir = out
+            else:
+                cmd = plans[kind] or []
+            wall, code, tail = timed(cmd, env, timeout=300)
+            if code not in (0, 1):
+                print(f"  note: {kind} exited {code}: {tail}")
+            if rep:
+                times[kind].append(wall)
+                codes[kind].add(code)
+    med = {k: statistics.median(v) if v else None for k, v in times.items()}
+    return {
+        "median_s": med,
+        "runs_s": times,
+        "exit_codes": {k: sorted(v) for k, v in codes.items()},
+        "doc": load_doc(last_dir),
+    }
+
+
+# --- live ---------------------------------------------------------------------------------
+
+
+def server_up(url: str) -> str | None:
+    """None if llama-server answers /health with 200, else why not."""
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=3) as resp:
+            return None if resp.status == 200 else f"/health answered {resp.status}"
+    except urllib.error.HTTPError as exc:
+        return f"/health answered {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        return f"not reachable ({getattr(exc, 'reason', exc)})"
+
+
+def chain(doc: dict[str, Any] | None) -> dict[str, Any]:
+    records = (doc or {}).get("results") or []
+    if not records:
+        return {"longest_s": None, "longest_case": None, "sum_s": None}
+    longest = max(records, key=lambda r: r.get("duration_ms", 0))
+    return {
+        "longest_s": longest.get("duration_ms", 0) / 1000,
+        "longest_case": longest["id"],
+        "sum_s": sum(r.get("duration_ms", 0) for r in records) / 1000,
+    }
+
+
+def bench_live(scratch: Path, timeout: float, url: str) -> dict[str, Any]:
+    env = child_env({LIVE_KEY_ENV: os.environ.get(LIVE_KEY_ENV) or LIVE_KEY_DEFAULT})
+    out: dict[str, Any] = {}
+    for kind, xdist in (("sequential", ["-p", "no:xdist"]), ("parallel", ["-n", "2"])):
+        report = scratch / f"live-{kind}"
+        cmd = pytest_cmd(
+            "--target", LIVE_TARGET, "--mode", "live", "-q", f"--report-dir={report}",
+            f"--base-url={url}", *xdist,
+        )  # fmt: skip
+        print(f"live {kind} run ({' '.join(cmd[3:])}) ...", flush=True)
+        wall, code, tail = timed(cmd, env, timeout=timeout)
+        doc = load_doc(report)
+        if code not in (0, 1) or doc is None:
+            print(f"  note: exited {code}: {tail}")
+        out[kind] = {"wall_s": wall, "exit_code": code, "doc": doc, **chain(doc)}
+    return out
+
+
+# --- cost ---------------------------------------------------------------------------------
+
+
+def ceiling(record: dict[str, Any]) -> int:
+    """Sum of ``max_tokens`` over the requests a record's evidence lists: the most output
+    those requests may cost on any endpoint, however verbose its model."""
+    total = 0
+    for item in (record.get("evidence") or {}).get("requests") or []:
+        body = item.get("request") if isinstance(item, dict) else None
+        if isinstance(body, dict) and isinstance(body.get("max_tokens"), int):
+            total += body["max_tokens"]
+    return total
+
+
+def cost(doc: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Per target: rows, requests, input and output tokens (from the per-record fields), and
+    the output ceiling (sum of max_tokens sent)."""
+    per: dict[str, dict[str, Any]] = {}
+    for r in (doc or {}).get("results") or []:
+        t = per.setdefault(
+            r["target"],
+            {"target": r["target"], "rows": 0, "requests": 0, "in": 0, "out": 0, "ceiling": 0},
+        )
+        t["rows"] += 1
+        t["requests"] += r.get("requests", 0)
+        t["in"] += r.get("input_tokens", 0)
+        t["out"] += r.get("output_tokens", 0)
+        t["ceiling"] += ceiling(r)
+    return [per[k] for k in sorted(per)]
+
+
+def top_output(doc: dict[str, Any] | None, target: str, n: int = 5) -> list[dict[str, Any]]:
+    records = [r for r in (doc or {}).get("results") or [] if r["target"] == target]
+    records.sort(key=lambda r: -r.get("output_tokens", 0))
+    return records[:n]
+
+
+# --- printing -----------------------------------------------------------------------------
+
+
+def report(args: argparse.Namespace, info: dict[str, Any]) -> None:
+    m = info["machine"]
+    print()
+    print(
+        f"anthropic-conformance benchmark · {m['date']} · {m['cores']} cores ({m['cpu']}) · "
+        f"Python {m['python']} · load {m['load_1min']}"
+    )
+    rp = info["replay"]
+    med = rp["median_s"]
+    floor = med.get("floor")
+    print()
+    print(f"Replay of the shipped cassettes ({REPLAY_TARGETS}; median of {args.reps} runs)")
+    rows = []
+    for key, label in (
+        ("startup", "pytest start-up (pytest --version)"),
+        ("floor", "floor: start-up + cases (--collect-only)"),
+        ("replay_1", "replay, one process (-p no:xdist)"),
+        ("replay_n2", "replay, two workers (-n 2)"),
+    ):
+        runs = ", ".join(f"{t:.2f}" for t in rp["runs_s"][key])
+        ratio = f"{med[key] / floor:.2f}x" if floor and med[key] and key != "startup" else ""
+        rows.append([label, fmt_s(med[key]), ratio, runs])
+    print(table(["measure", "wall s", "vs floor", "runs (s)"], rows, left=(0, 3)))
+
+    live = info.get("live")
+    print()
+    if live is None:
+        print("Live: not measured (pass --live to run against the local llama-server)")
+    elif "skipped" in live:
+        print(f"Live: skipped — {live['skipped']}")
+    else:
+        seq, par = live["sequential"], live["parallel"]
+        print(f"Live against llama-server ({args.live_url}, target {LIVE_TARGET}, concurrency 2)")
+        longest = seq["longest_s"]
+        rows = [
+            ["sequential (-p no:xdist)", fmt_s(seq["wall_s"]), ""],
+            [
+                "parallel (-n 2)",
+                fmt_s(par["wall_s"]),
+                f"{seq['wall_s'] / par['wall_s']:.2f}x faster" if par["wall_s"] else "",
+            ],
+            [
+                "longest single case chain",
+                fmt_s(longest),
+                f"{seq['longest_case']}" if seq["longest_case"] else "",
+            ],
+            ["sum of case durations (sequential work)", fmt_s(seq["sum_s"]), ""],
+        ]
+        if longest is not None:
+            ideal = max(longest, seq["sum_s"] / 2)
+            rows.append(
+                [
+                    "ideal at concurrency 2: max(longest, sum / 2)",
+                    fmt_s(ideal),
+                    f"parallel run = {par['wall_s'] / ideal:.2f}x this" if ideal else "",
+                ]
+            )
+            rows.append(
+                [
+                    "sum of case durations in the parallel run",
+                    fmt_s(par["sum_s"]),
+                    "cases slow down when two share the server",
+                ]
+            )
+        print(table(["measure", "wall s", "note"], rows, left=(0, 2)))
+
+    source = "the live sequential run" if live and "sequential" in live else "the replay run"
+    doc = None
+    if live and "sequential" in live:
+        doc = live["sequential"]["doc"]
+    doc = doc or rp["doc"]
+    print()
+    print(f"Cost of one full run, per target (results.json of {source})")
+    rows = []
+    for c in cost(doc):
+        rows.append([c["target"], c["rows"], c["requests"], c["in"], c["out"], c["ceiling"]])
+    if doc:
+        run = doc["run"]
+        rows.append(
+            ["total (run)", len(doc["results"]), run.get("requests"), run.get("input_tokens"),
+             run.get("output_tokens"), sum(c["ceiling"] for c in cost(doc))]
+        )  # fmt: skip
+    print(table(["target", "rows", "requests", "input tok", "output tok", "output ceiling"], rows))
+    print("  output ceiling = sum of max_tokens of the requests sent: the most they may cost")
+    errors = [r for r in (doc or {}).get("results") or [] if r.get("outcome") == "error"]
+    if errors:
+        names = ", ".join(f"{r['id']}[{r['target']}]" for r in errors[:4])
+        more = f" and {len(errors) - 4} more" if len(errors) > 4 else ""
+        print(
+            f"  {len(errors)} row(s) ended in error, so sent fewer requests than a full run "
+            f"(in replay: cassettes not recorded yet): {names}{more}"
+        )
+    heavy = top_output(doc, LIVE_TARGET)
+    if heavy:
+        shown = ", ".join(f"{r['id']} {r.get('output_tokens', 0)}" for r in heavy)
+        print(f"  most output tokens ({LIVE_TARGET}): {shown}")
+
+    print()
+    print("Targets (issue #8; information, not assertions)")
+    rows = []
+    r1 = med.get("replay_1")
+    ok_replay = None
+    if r1 is not None:
+        ok_replay = r1 <= REPLAY_MAX_S or bool(floor and r1 <= REPLAY_MAX_FLOOR_RATIO * floor)
+    rows.append(
+        [
+            f"replay <= {REPLAY_MAX_S:.0f} s or <= {REPLAY_MAX_FLOOR_RATIO}x floor",
+            f"{fmt_s(r1)} s ({r1 / floor:.2f}x floor)" if r1 and floor else fmt_s(r1),
+            met(ok_replay),
+        ]
+    )
+    if live and "parallel" in live:
+        par, seq = live["parallel"], live["sequential"]
+        longest = seq["longest_s"]
+        ratio = par["wall_s"] / longest if longest else None
+        rows.append(
+            [
+                f"live parallel <= {LIVE_MAX_CHAIN_RATIO}x longest chain",
+                f"{fmt_s(par['wall_s'])} s = {ratio:.2f}x {fmt_s(longest)} s" if ratio else "—",
+                met(ratio <= LIVE_MAX_CHAIN_RATIO if ratio else None),
+            ]
+        )
+    else:
+        rows.append([f"live parallel <= {LIVE_MAX_CHAIN_RATIO}x longest chain", "—", "n/a"])
+    proxy = next((c for c in cost(doc) if c["target"] == LIVE_TARGET), None)
+    rows.append(
+        [
+            f"output tokens <= {OUTPUT_TOKEN_BUDGET:,} (llama-server as proxy)",
+            f"{proxy['out']:,} (ceiling {proxy['ceiling']:,})" if proxy else "—",
+            met(proxy["out"] <= OUTPUT_TOKEN_BUDGET if proxy else None),
+        ]
+    )
+    print(table(["target", "figure", ""], rows, left=(0, 2)))
+
+
+RECORD_KEYS = ("target", "id", "outcome", "duration_ms", "requests", "input_tokens")
+
+
+def write_json(path: Path, info: dict[str, Any]) -> None:
+    """The figures, plus per-record duration and cost of each run, without the evidence."""
+    live = info.get("live") or {}
+    docs = {
+        "replay": info["replay"]["doc"],
+        "live_sequential": (live.get("sequential") or {}).get("doc"),
+        "live_parallel": (live.get("parallel") or {}).get("doc"),
+    }
+    out = json.loads(json.dumps(info, default=str))
+    out["replay"].pop("doc", None)
+    for kind in ("sequential", "parallel"):
+        (out.get("live") or {}).get(kind, {}).pop("doc", None)
+    out["cost"] = cost(docs["live_sequential"] or docs["replay"])
+    out["records"] = {
+        name: [
+            {**{k: r.get(k) for k in RECORD_KEYS}, "output_tokens": r.get("output_tokens"),
+             "ceiling": ceiling(r)}
+            for r in doc["results"]
+        ]
+        for name, doc in docs.items()
+        if doc
+    }  # fmt: skip
+    path.write_text(json.dumps(out, indent=1) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reps", type=int, default=3, help="replay repetitions (median)")
+    parser.add_argument("--live", action="store_true", help="also measure live runs")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=900,
+        metavar="S",
+        help="with --live: wait up to S s for other `pytest --target` runs to end (900)",
+    )
+    parser.add_argument(
+        "--live-timeout", type=float, default=3600, metavar="S", help="per live run (3600)"
+    )
+    parser.add_argument(
+        "--live-url", default=LIVE_URL, metavar="URL", help=f"llama-server ({LIVE_URL})"
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    args.reps = max(args.reps, 1)
+
+    info: dict[str, Any] = {"machine": machine()}
+    with tempfile.TemporaryDirectory(prefix="conformance-bench-") as tmp:
+        scratch = Path(tmp)
+        busy = other_runs()
+        if busy:
+            print(f"note: {len(busy)} other `pytest --target` run(s) going; timings are skewed")
+        print(f"replay: {args.reps} repetitions + 1 warm-up ...", flush=True)
+        info["replay"] = bench_replay(args.reps, scratch)
+        if args.live:
+            down = server_up(args.live_url)
+            if down:
+                info["live"] = {"skipped": f"llama-server at {args.live_url} is down: {down}"}
+            else:
+                busy = wait_quiet(args.wait_quiet)
+                if busy:
+                    print(f"note: still {len(busy)} other run(s) going; live timings are skewed")
+                info["live"] = bench_live(scratch, args.live_timeout, args.live_url)
+                info["machine"]["load_1min_after_live"] = machine()["load_1min"]
+        report(args, info)
+        if args.json:
+            write_json(Path(args.json), info)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # figures only: a broken measurement never fails CI
+        print(f"benchmark error: {type(exc).__name__}: {exc}")
+        sys.exit(0)
