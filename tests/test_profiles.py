@@ -371,3 +371,23 @@ def test_every_profile_file_is_named_in_prose_not_copied() -> None:
         doc = load(path)
         for note in (doc.get("notes") or {}).values():
             assert len(note) < 500, (path.name, note[:60])
+
+
+def test_every_disagreement_of_the_shipped_targets_is_explained(tmp_path: Path) -> None:
+    """Replaying the shipped cassettes, each row of llamacpp and litellm that contradicts its
+    declaration must carry a note in that profile saying what the finding is."""
+    out = tmp_path / "reports"
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "--target", "llamacpp,litellm", "-q",
+         f"--report-dir={out}", "-p", "no:cacheprovider"],
+        cwd=REPO, capture_output=True, check=False, timeout=300,
+    )  # fmt: skip
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["run"]["complete"] and doc["run"]["mode"] == "replay"
+    unexplained = {}
+    for target in ("llamacpp", "litellm"):
+        notes = yaml.safe_load((REPO / "cases/profiles" / f"{target}.yaml").read_text())["notes"]
+        fails = [r["id"] for r in doc["results"] if r["target"] == target and r["outcome"] == "fail"]
+        assert fails, f"{target}: no failing row at all — were the cassettes replayed?"
+        unexplained[target] = [cid for cid in fails if cid not in notes]
+    assert unexplained == {"llamacpp": [], "litellm": []}
