@@ -749,6 +749,21 @@ def _declared_text(declared: dict[str, Any] | None) -> str:
 FACT_KEYS = ("status", "http_status", "stop_reason", "usage", "samples", "sample", "reason")
 
 
+def _source_html(source: dict[str, Any] | None) -> list[str]:
+    """The declared value's source as a definition-list entry: its URL (linked only when it
+    is http(s)) and the date it was read; nothing when there is no source."""
+    source = source or {}
+    if not (source.get("url") or source.get("read")):
+        return []
+    href = _safe_href(source.get("url"))
+    url = _e(source.get("url", ""))
+    link = (
+        f'<a href="{_e(href)}" rel="noopener noreferrer" target="_blank">{url}</a>' if href else url
+    )
+    read = f", read {_e(source['read'])}" if source.get("read") else ""
+    return [f"<dt>Source</dt><dd>{link}{read}</dd>"]
+
+
 def _evidence_html(record: dict[str, Any]) -> str:
     """The evidence panel's content for one cell (escaped; shown when the cell is opened)."""
     declared = record.get("declared") or {}
@@ -772,17 +787,7 @@ def _evidence_html(record: dict[str, Any]) -> str:
             bits.append("implied: inferred, not stated for this row")
         extra = f" <small>({'; '.join(bits)})</small>" if bits else ""
         parts.append(f"<dt>Declared</dt><dd>{_e(declared.get('status'))}{says}{extra}</dd>")
-        source = declared.get("source") or {}
-        if source.get("url") or source.get("read"):
-            href = _safe_href(source.get("url"))
-            url = _e(source.get("url", ""))
-            link = (
-                f'<a href="{_e(href)}" rel="noopener noreferrer" target="_blank">{url}</a>'
-                if href
-                else url
-            )
-            read = f", read {_e(source['read'])}" if source.get("read") else ""
-            parts.append(f"<dt>Source</dt><dd>{link}{read}</dd>")
+        parts.extend(_source_html(declared.get("source")))
     else:
         parts.append("<dt>Declared</dt><dd>nothing declared</dd>")
     for key in FACT_KEYS:
@@ -956,17 +961,7 @@ def _declared_only_html(target: str, row: Row, declared: dict[str, Any]) -> str:
         '<dl class="facts">',
         f"<dt>Declared</dt><dd>{_e(declared.get('status'))}{says}{extra}</dd>",
     ]
-    source = declared.get("source") or {}
-    if source.get("url") or source.get("read"):
-        href = _safe_href(source.get("url"))
-        url = _e(source.get("url", ""))
-        link = (
-            f'<a href="{_e(href)}" rel="noopener noreferrer" target="_blank">{url}</a>'
-            if href
-            else url
-        )
-        read = f", read {_e(source['read'])}" if source.get("read") else ""
-        parts.append(f"<dt>Source</dt><dd>{link}{read}</dd>")
+    parts.extend(_source_html(declared.get("source")))
     if declared.get("note"):
         parts.append(f"<dt>Note</dt><dd>{_e(declared['note'])}</dd>")
     parts.append("</dl>")
