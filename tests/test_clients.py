@@ -243,6 +243,17 @@ def cc_like_record() -> dict[str, Any]:
 # --- the proxy ------------------------------------------------------------------------------
 
 
+def answered_record(proxy: capture.CaptureProxy, timeout: float = 5.0) -> dict[str, Any]:
+    """The one logged request, once the proxy has logged its answer too: the proxy writes
+    that line after the client already has the response, so reading at once can race it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        (record,) = capture.read_log(proxy.log)
+        if record.get("response") or time.monotonic() > deadline:
+            return record
+        time.sleep(0.02)
+
+
 def test_proxy_records_without_secrets_and_forwards(
     stub: Stub, proxy: capture.CaptureProxy
 ) -> None:
@@ -257,9 +268,9 @@ def test_proxy_records_without_secrets_and_forwards(
     upstream = stub.seen[-1]
     assert upstream["headers"]["x-api-key"] == UPSTREAM_KEY  # the proxy's key, not the client's
     assert upstream["path"] == "/v1/messages?beta=true"
+    record = answered_record(proxy)
     log = proxy.log.read_text()
     assert CLIENT_KEY not in log and UPSTREAM_KEY not in log and "s=abc" not in log
-    (record,) = capture.read_log(proxy.log)
     assert record["headers"]["x-api-key"] == capture.REDACTED
     assert record["headers"]["cookie"] == capture.REDACTED
     assert record["query"] == [["beta", "true"]]

@@ -244,7 +244,11 @@ ECHO = Case(
     row="system (code echo)",
     oracle="echo",
     declared={"anthropic": "honored"},
-    probe={"system": "The access code is {{K}}.", "prompt": "Reply with the access code only."},
+    probe={
+        "system": "The access code is {{K}}.",
+        "prompt": "Reply with the access code only.",
+        "max_tokens": 16,
+    },
     control={
         "system": None,
         "prompt": "The access code is {{K}}. Reply with the access code only.",
