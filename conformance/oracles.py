@@ -148,22 +148,31 @@ def validation(p: Probe, case: Any) -> Observation:
 
 @oracle("model")
 def model(p: Probe, case: Any) -> Observation:
-    """The target's own model name must work; Anthropic names and a bogus name are recorded."""
-    ex = p.send("native", p.body(case.probe))
-    bad = failure(ex, "the target's own model name")
+    """The probe's model name must be served; other names (``params.others``) are recorded.
+
+    The probe's model is the target's own unless the case sets one (e.g. a ``claude-*`` name
+    to see whether it is mapped); the message names it either way.
+    """
+    body = p.body(case.probe)
+    asked = body.get("model")
+    ex = p.send(f"model {asked}", body)
+    bad = failure(ex, f"model {asked!r}")
     if bad:
         return bad
     served = (ex.message() or {}).get("model")
-    evidence: dict[str, Any] = {"native": served}
+    evidence: dict[str, Any] = {"asked": asked, "served": served}
+    others = {}
     for name in case.params.get("others", []):
         oex = p.send(name, p.body(case.probe, {"model": name}))
-        evidence[name] = (
+        others[name] = (
             (oex.message() or {}).get("model") if oex.ok else f"{oex.status} {oex.error_type()}"
         )
+    if others:
+        evidence["others"] = others
     if not isinstance(served, str) or not served:
         return Observation(Observed.INCONCLUSIVE, "2xx but the response names no model", evidence)
-    mapped = ", ".join(f"{k} → {v}" for k, v in evidence.items() if k != "native")
-    return Observation(Observed.HONORED, f"own model served as {served!r}; {mapped}", evidence)
+    mapped = "".join(f"; {k} → {v}" for k, v in others.items())
+    return Observation(Observed.HONORED, f"{asked!r} served as {served!r}{mapped}", evidence)
 
 
 # --- structural ---------------------------------------------------------------------------
