@@ -749,6 +749,22 @@ def _declared_text(declared: dict[str, Any] | None) -> str:
 FACT_KEYS = ("status", "http_status", "stop_reason", "usage", "samples", "sample", "reason")
 
 
+def _declared_html(declared: dict[str, Any]) -> list[str]:
+    """A declaration as definition-list entries: status, the vendor's words, whose profile,
+    whether it is implied, and its source."""
+    says = f" — “{_e(declared['says'])}”" if declared.get("says") else ""
+    bits = []
+    if declared.get("profile"):
+        bits.append(f"profile {_e(declared['profile'])}")
+    if declared.get("implied"):
+        bits.append("implied: inferred, not stated for this row")
+    extra = f" <small>({'; '.join(bits)})</small>" if bits else ""
+    return [
+        f"<dt>Declared</dt><dd>{_e(declared.get('status'))}{says}{extra}</dd>",
+        *_source_html(declared.get("source")),
+    ]
+
+
 def _source_html(source: dict[str, Any] | None) -> list[str]:
     """The declared value's source as a definition-list entry: its URL (linked only when it
     is http(s)) and the date it was read; nothing when there is no source."""
@@ -779,15 +795,7 @@ def _evidence_html(record: dict[str, Any]) -> str:
         f"<dt>Observed</dt><dd>{_e(record['observed'])}</dd>",
     ]
     if declared:
-        says = f" — “{_e(declared['says'])}”" if declared.get("says") else ""
-        bits = []
-        if declared.get("profile"):
-            bits.append(f"profile {_e(declared['profile'])}")
-        if declared.get("implied"):
-            bits.append("implied: inferred, not stated for this row")
-        extra = f" <small>({'; '.join(bits)})</small>" if bits else ""
-        parts.append(f"<dt>Declared</dt><dd>{_e(declared.get('status'))}{says}{extra}</dd>")
-        parts.extend(_source_html(declared.get("source")))
+        parts.extend(_declared_html(declared))
     else:
         parts.append("<dt>Declared</dt><dd>nothing declared</dd>")
     for key in FACT_KEYS:
@@ -946,22 +954,14 @@ def _csp_hash(text: str) -> str:
 def _declared_only_html(target: str, row: Row, declared: dict[str, Any]) -> str:
     """The panel for a cell with a declaration and no observation."""
     label = f"{row.label} ({row.variant})" if row.variant else row.label
-    says = f" — “{_e(declared['says'])}”" if declared.get("says") else ""
-    bits = []
-    if declared.get("profile"):
-        bits.append(f"profile {_e(declared['profile'])}")
-    if declared.get("implied"):
-        bits.append("implied: inferred, not stated for this row")
-    extra = f" <small>({'; '.join(bits)})</small>" if bits else ""
     parts = [
         f"<h2>{_e(label)} <small>on</small> {_e(target)}</h2>",
         f'<p class="sub"><code>{_e(row.id)}</code> · {_e(row.table)}</p>',
         '<p class="verdict o-declared"><b>not run</b> — nothing observed yet; this is what '
         "the vendor declares</p>",
         '<dl class="facts">',
-        f"<dt>Declared</dt><dd>{_e(declared.get('status'))}{says}{extra}</dd>",
+        *_declared_html(declared),
     ]
-    parts.extend(_source_html(declared.get("source")))
     if declared.get("note"):
         parts.append(f"<dt>Note</dt><dd>{_e(declared['note'])}</dd>")
     parts.append("</dl>")
