@@ -127,8 +127,16 @@ def validation(p: Probe, case: Any) -> Observation:
     rejected = [label for label, ex in invalid if ex.client_error]
     accepted = [label for label, ex in invalid if ex.ok]
     if case.params.get("mode") == "accept":
-        note = f"; out-of-range rejected: {rejected or 'none'}, accepted: {accepted or 'none'}"
-        return Observation(Observed.HONORED, f"all valid values accepted{note}", evidence)
+        # A 2xx alone shows acceptance, not an effect: honored only when the declared bounds
+        # are what the endpoint enforces (every out-of-range value rejected).
+        if invalid and len(rejected) == len(invalid):
+            return Observation(
+                Observed.HONORED,
+                f"valid values accepted, out-of-range rejected ({', '.join(rejected)})",
+                evidence,
+            )
+        note = f"; out-of-range accepted too: {', '.join(accepted)}" if accepted else ""
+        return Observation(Observed.ACCEPTED, f"valid values accepted{note}", evidence)
     if invalid and len(rejected) == len(invalid):
         return Observation(
             Observed.HONORED,
@@ -710,9 +718,28 @@ def protocol_check(p: Probe, case: Any) -> Observation:
                 )
         return _conformance("authentication errors", violations, evidence)
     if check == "bearer":
+        # The key must be what lets the request through: a wrong key in the same header must
+        # be refused, else a 2xx proves nothing about the header.
         ex = p.send("bearer", p.body(case.probe), auth="bearer")
         bad = failure(ex, "Authorization: Bearer")
-        return bad or Observation(Observed.HONORED, "Authorization: Bearer accepted", {})
+        if bad:
+            return bad
+        wrong = p.send("bearer, wrong key", p.body(case.probe), auth="bearer", key=WRONG_KEY)
+        evidence = {"bearer": ex.status, "bearer_wrong_key": wrong.status}
+        if wrong.client_error:
+            return Observation(
+                Observed.HONORED,
+                f"Bearer key accepted, a wrong Bearer key refused ({wrong.status})",
+                evidence,
+            )
+        if not wrong.ok:
+            return failure(wrong, "a wrong Bearer key") or Observation(Observed.ERROR, "", evidence)
+        return Observation(
+            Observed.ACCEPTED,
+            f"Bearer accepted, but so is a wrong Bearer key ({wrong.status}): the header's "
+            "effect is not observable",
+            evidence,
+        )
     if check == "count_tokens":
         body = p.body(case.probe)
         counted = {k: v for k, v in body.items() if k not in ("max_tokens", "stream")}

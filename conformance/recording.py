@@ -186,6 +186,14 @@ def write_provenance(cassette_dir: Path, target: str, info: dict[str, Any]) -> P
     path.parent.mkdir(parents=True, exist_ok=True)
     info = dict(info)
     info.setdefault("server", served_by(cassette_dir / target))
+    # Re-recording a few rows must not forget when the others were recorded: ``cases`` maps
+    # every cassette still present to the date it was last recorded.
+    old = yaml.safe_load(path.read_text()) if path.exists() else {}
+    dates = old.get("cases") if isinstance(old, dict) else None
+    dates = dict(dates) if isinstance(dates, dict) else {}
+    dates.update(dict.fromkeys(info.pop("cases", []), info.get("recorded")))
+    present = {p.stem for p in (cassette_dir / target).glob("*.yaml") if not p.name.startswith("_")}
+    info["cases"] = {cid: dates[cid] for cid in sorted(dates) if cid in present}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".provenance-", suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
         yaml.safe_dump(info, fh, sort_keys=False)

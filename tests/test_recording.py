@@ -34,7 +34,8 @@ def test_record_then_replay_with_the_server_stopped(
     stored = {p.stem for p in (cassettes / "fake").glob("*.yaml")} - {"_provenance"}
     assert stored == set(recorded.results)
     provenance = yaml.safe_load((cassettes / "fake" / "_provenance.yaml").read_text())
-    assert provenance["cases"] == sorted(recorded.results)
+    assert sorted(provenance["cases"]) == sorted(recorded.results)
+    assert set(provenance["cases"].values()) == {provenance["recorded"]}
 
     # the key went over the wire, and nowhere onto disk
     assert {r.headers.get("x-api-key") for r in server.requests} >= {FAKE_KEY}

@@ -67,6 +67,20 @@ CLEAN_EXCEPTIONS = {
     "fields.mcp_servers": "accepted",
     "fields.metadata": "accepted",
     "fields.service_tier": "accepted",
+    # "is this value accepted?" rows: a 2xx is acceptance, not an observed effect
+    **{
+        f"extras.{cid}": "accepted"
+        for cid in (
+            "anthropic-beta.claude-code-20250219",
+            "anthropic-beta.context-management-2025-06-27",
+            "anthropic-beta.effort-2025-11-24",
+            "anthropic-beta.fine-grained-tool-streaming-2025-05-14",
+            "anthropic-beta.interleaved-thinking-2025-05-14",
+            "anthropic-version.2023-06-01",
+            "anthropic-version.2026-10-21",
+            "beta_query",
+        )
+    },
 }
 # Rows the brief names: a clean endpoint must be seen honouring each of them.
 MUST_BE_HONORED = [
@@ -109,6 +123,7 @@ FLIPS: dict[str, dict[str, str]] = {
     "no_usage_in_message_delta": {"protocol.stream": "violated", **STREAMING_CLIENTS},
     "openai_errors": {"protocol.errors": "violated", "protocol.auth_errors": "violated"},
     "html_500": {
+        "protocol.bearer": "error",  # the wrong-key arm gets an HTML 500
         "content.text.citations": "error",
         "content.tool_use.id": "error",
         "content.tool_result.tool_use_id": "error",
@@ -120,7 +135,11 @@ FLIPS: dict[str, dict[str, str]] = {
         "protocol.errors": "violated",
         "protocol.auth_errors": "violated",
     },
-    "accept_bad_keys": {"headers.x-api-key": "ignored", "protocol.auth_errors": "violated"},
+    "accept_bad_keys": {
+        "headers.x-api-key": "ignored",
+        "protocol.auth_errors": "violated",
+        "protocol.bearer": "accepted",  # a wrong Bearer key passes too: no effect to see
+    },
     "ignore_anthropic_version": {"headers.anthropic-version": "ignored"},
     "forced_tool_as_text": {
         "tool_choice.tool": "ignored",
