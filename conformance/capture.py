@@ -544,13 +544,14 @@ def skeleton(value: Any, path: tuple[Any, ...] = ()) -> Any:
     return value
 
 
-def _walk_strings(value: Any) -> Iterator[str]:
+def walk_strings(value: Any) -> Iterator[str]:
+    """Every string inside a JSON value, depth first."""
     if isinstance(value, dict):
         for v in value.values():
-            yield from _walk_strings(v)
+            yield from walk_strings(v)
     elif isinstance(value, list):
         for v in value:
-            yield from _walk_strings(v)
+            yield from walk_strings(v)
     elif isinstance(value, str):
         yield value
 
@@ -599,11 +600,11 @@ def summarize(body: Any, headers: dict[str, str], raw_bytes: int | None = None) 
         "roles": [m.get("role") for m in messages],
         "content_block_types": block_types,
         "system_blocks": len(system) if isinstance(system, list) else (1 if system else 0),
-        "system_chars": sum(len(s) for s in _walk_strings(system)),
+        "system_chars": sum(len(s) for s in walk_strings(system)),
         "tools": len(tools),
         "tool_names": [t.get("name") for t in tools],
         "tool_keys": tool_keys,
-        "text_chars": sum(len(s) for s in _walk_strings(body)),
+        "text_chars": sum(len(s) for s in walk_strings(body)),
     }
     if raw_bytes is not None:
         out["body_bytes"] = raw_bytes

@@ -525,17 +525,6 @@ STRUCTURAL = (
 )
 
 
-def strings(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from strings(v)
-    elif isinstance(value, str):
-        yield value
-
-
 def test_there_are_shapes_for_claude_code_and_the_sdk() -> None:
     clients = {capture.load_shape(p)["client"] for p in SHAPES}
     assert {"claude-code", "sdk-python"} <= clients
@@ -554,10 +543,10 @@ def test_committed_shape_has_no_secret_and_no_client_text(path: Path) -> None:
         assert needle not in text, f"a per-machine path in {path.name}"
     for found in capture.UUID.findall(text):
         assert set(found) <= set("0-48"), f"an id left in {path.name}: {found}"
-    for value in [*strings(req["body"]), *req["headers"].values()]:
+    for value in [*capture.walk_strings(req["body"]), *req["headers"].values()]:
         for found in capture.LONG_HEX.findall(value):
             assert set(found) == {"0"}, f"a hex id left in {path.name}: {found}"
-    for value in strings(req["body"]):
+    for value in capture.walk_strings(req["body"]):
         if len(value) > 40 or " " in value:
             assert capture.is_filler(value) or any(p.match(value) for p in STRUCTURAL), (
                 f"{path.name}: client text kept: {value[:80]!r}"
