@@ -135,7 +135,6 @@ class Probe:
     extra_body: dict[str, Any]
     client: Client
     settings: Settings
-    features: dict[str, bool] = field(default_factory=dict)
     exchanges: list[tuple[str, Exchange]] = field(default_factory=list)
 
     def nonce(self, label: str = "K") -> str:

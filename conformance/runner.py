@@ -19,7 +19,7 @@ from conformance.cases import Case, Profile, declared_for
 from conformance.client import Client, Limits
 from conformance.oracles import ORACLES, Observation
 from conformance.probe import Probe, Settings
-from conformance.results import Declared, Observed, Outcome, Result, decide_outcome
+from conformance.results import Declared, Observed, Result, decide_outcome
 from conformance.targets import Target
 from conformance.yamlfile import InputError, load, plain
 
@@ -96,7 +96,6 @@ def run_case(
         extra_body=target.extra_body,
         client=client,
         settings=settings,
-        features=target.features,
     )
     before = (client.requests, client.input_tokens, client.output_tokens)
     started = time.monotonic()
@@ -204,7 +203,3 @@ def describe(result: Result) -> str:
         brief = {k: v for k, v in item.items() if k not in ("request", "headers", "path")}
         lines.append(f"  - {brief}")
     return "\n".join(lines)
-
-
-def outcome_of(result: Result) -> Outcome:
-    return Outcome(result.outcome)
