@@ -10,6 +10,7 @@ its path to the workers; SIGTERM is turned into the interruption pytest already 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -24,6 +25,21 @@ import pytest
 RESULT_KEY = "anthropic_conformance_result"
 RUN_DIR_KEY = "anthropic_conformance_run_dir"
 MODES = ("live", "record", "replay")
+# Options whose value is a path. pytest decides its rootdir from the command line before any
+# plugin's options are known, so in `--report-dir DIR` it takes an existing DIR for a test
+# path, moves rootdir (and the ini file) there and collects whatever lies around DIR.
+PATH_OPTIONS = ("--report-dir", "--previous", "--cases-dir", "--cassette-dir")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    """Stop a two-word path option before pytest collects from the wrong rootdir."""
+    for flag, value in itertools.pairwise(args):
+        if flag in PATH_OPTIONS and not value.startswith("-"):
+            raise pytest.UsageError(
+                f"write {flag}={value} (with '='): as two words pytest takes {value!r} for a "
+                "test path before this option is known, and collects from the wrong rootdir"
+            )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

