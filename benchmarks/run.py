@@ -39,11 +39,22 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-REPLAY_TARGETS = "llamacpp,litellm"
+# Every target with shipped cassettes (a folder with _provenance.yaml), replayed in one run.
+REPLAY_TARGETS = ",".join(
+    sorted(p.parent.name for p in (REPO / "cassettes").glob("*/_provenance.yaml"))
+)
 LIVE_TARGET = "llamacpp"
 LIVE_URL = "http://127.0.0.1:8088"
 LIVE_KEY_ENV = "LLAMACPP_API_KEY"
 LIVE_KEY_DEFAULT = "sk-local-llamacpp"  # the local server's documented, fake key
+# The local targets scripts/servers.py starts, with their documented fake keys.
+LOCAL_KEYS = {
+    "llamacpp": ("LLAMACPP_API_KEY", "sk-local-llamacpp"),
+    "llamacpp-tools": ("LLAMACPP_API_KEY", "sk-local-llamacpp"),
+    "litellm": ("LITELLM_MASTER_KEY", "sk-local-litellm"),
+    "claude-code-router": ("CCR_API_KEY", "sk-local-ccr"),
+    "claude-code-proxy": ("CLAUDE_CODE_PROXY_API_KEY", "sk-local-ccproxy"),
+}
 # Issue targets, shown beside the figures (information, never an assertion).
 REPLAY_MAX_S = 3.0
 REPLAY_MAX_FLOOR_RATIO = 1.5
@@ -241,7 +252,24 @@ def bench_live(scratch: Path, timeout: float, url: str) -> dict[str, Any]:
         if code not in (0, 1) or doc is None:
             print(f"  note: exited {code}: {tail}")
         out[kind] = {"wall_s": wall, "exit_code": code, "doc": doc, **chain(doc)}
+    out["all_local"] = bench_all_local(scratch, timeout)
     return out
+
+
+def bench_all_local(scratch: Path, timeout: float) -> dict[str, Any]:
+    """One parallel live run of every local target (llama-server and the translators)."""
+    env = child_env({var: os.environ.get(var) or key for var, key in LOCAL_KEYS.values()})
+    report = scratch / "live-all-local"
+    names = ",".join(LOCAL_KEYS)
+    cmd = pytest_cmd(
+        "--target", names, "--mode", "live", "-q", f"--report-dir={report}", "-n", "2"
+    )  # fmt: skip
+    print(f"live run of all local targets ({' '.join(cmd[3:])}) ...", flush=True)
+    wall, code, tail = timed(cmd, env, timeout=timeout)
+    doc = load_doc(report)
+    if code not in (0, 1) or doc is None:
+        print(f"  note: exited {code}: {tail}")
+    return {"wall_s": wall, "exit_code": code, "doc": doc, **chain(doc)}
 
 
 # --- cost ---------------------------------------------------------------------------------
@@ -307,6 +335,10 @@ def report(args: argparse.Namespace, info: dict[str, Any]) -> None:
         ratio = f"{med[key] / floor:.2f}x" if floor and med[key] and key != "startup" else ""
         rows.append([label, fmt_s(med[key]), ratio, runs])
     print(table(["measure", "wall s", "vs floor", "runs (s)"], rows, left=(0, 3)))
+    n_rows = len((rp.get("doc") or {}).get("results") or [])
+    if n_rows and floor and med.get("replay_1"):
+        per_row = (med["replay_1"] - floor) / n_rows * 1000
+        print(f"  {n_rows} rows: {per_row:.1f} ms per row above the floor (one process)")
 
     live = info.get("live")
     print()
@@ -349,6 +381,14 @@ def report(args: argparse.Namespace, info: dict[str, Any]) -> None:
                 ]
             )
         print(table(["measure", "wall s", "note"], rows, left=(0, 2)))
+        every = live.get("all_local") or {}
+        if every.get("doc"):
+            per = cost(every["doc"])
+            print(
+                f"Live, all local targets in one run (-n 2): {fmt_s(every['wall_s'])} s, "
+                f"{sum(c['rows'] for c in per)} rows, "
+                f"{sum(c['requests'] for c in per)} requests, exit {every['exit_code']}"
+            )
 
     source = "the live sequential run" if live and "sequential" in live else "the replay run"
     doc = None
@@ -432,7 +472,7 @@ def write_json(path: Path, info: dict[str, Any]) -> None:
     }
     out = json.loads(json.dumps(info, default=str))
     out["replay"].pop("doc", None)
-    for kind in ("sequential", "parallel"):
+    for kind in ("sequential", "parallel", "all_local"):
         (out.get("live") or {}).get(kind, {}).pop("doc", None)
     out["cost"] = cost(docs["live_sequential"] or docs["replay"])
     out["records"] = {
