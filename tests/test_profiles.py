@@ -323,14 +323,20 @@ def test_declared_only_columns_render_in_html() -> None:
 def test_declared_only_columns_render_in_markdown() -> None:
     doc = run_doc()
     md = render_markdown(doc, declared=declared_matrix(CASES))
-    assert "| **minimax** | MiniMax-M3 | api.minimax.io | declared only (not run) | 0 |" in md
-    header = next(ln for ln in md.splitlines() if ln.startswith("| Row |"))
-    assert header.split(" | ")[1] == "**llamacpp**" and "**zai**" in header
-    top_k = next(ln for ln in md.splitlines() if ln.startswith("| top_k |"))
+    # The observed column alone in the matrix; the declared-only ones folded after it.
+    main, folded = md.split("<details><summary>Declared only, not run: ", 1)
+    header = next(ln for ln in main.splitlines() if ln.startswith("| Row |"))
+    assert header == "| Row | **llamacpp** |"
+    top_k = next(ln for ln in main.splitlines() if ln.startswith("| top_k |"))
+    assert not top_k.split(" | ")[1].startswith("_")  # observed
+    assert "_not run · declared honored\\*_" in main  # llamacpp rows this run skipped
+    assert "| **minimax** | MiniMax-M3 | api.minimax.io | declared only (not run) | 0 |" in folded
+    header = next(ln for ln in folded.splitlines() if ln.startswith("| Row |"))
+    assert header.split(" | ")[1] == "**anthropic**" and "**zai**" in header
+    top_k = next(ln for ln in folded.splitlines() if ln.startswith("| top_k |"))
     cells = [c.strip() for c in top_k.strip("|").split("|")]
-    assert not cells[1].startswith("_")  # observed
-    assert "_not run · declared ignored_" in cells  # minimax, deepseek
-    assert "_not run · declared honored\\*_" in cells  # implied (vllm, lmstudio, ...)
+    assert "_ignored_" in cells  # minimax, deepseek
+    assert "_honored\\*_" in cells  # implied (vllm, lmstudio, ...)
     assert "### Declarations changed: deepseek → deepseek-2026" in md
     assert "| Simple Fields | metadata | ignored: “Ignored” | honored: " in md
     assert "### Beyond DeepSeek's table" in md

@@ -416,10 +416,13 @@ def test_drift_pass_to_error_regresses_and_added_removed_do_not() -> None:
 # --------------------------------------------------------------------------- Markdown
 
 
+MD_LINK = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
+
+
 def split_md_row(line: str) -> list[str]:
-    """Cells of a GFM table line, honouring ``\\|`` escapes."""
+    """Cells of a GFM table line, honouring ``\\|`` escapes; a link shows as its text."""
     cells = re.split(r"(?<!\\)\|", line.strip())
-    return [c.strip() for c in cells[1:-1]]
+    return [MD_LINK.sub(r"\1", c.strip()) for c in cells[1:-1]]
 
 
 def md_tables(markdown: str) -> dict[str, list[list[str]]]:
