@@ -21,13 +21,6 @@ var b=cur.querySelector('button');cur=null;if(b)b.focus();}setHash('');}
 function fromHash(){var h=location.hash,m=/^#open=(.+)$/.exec(h),id;
 if(m)id=m[1];else if(/^#cell(:|%3A)/i.test(h))id=h.slice(1);else return;
 try{id=decodeURIComponent(id);}catch(_){}open(id);}
-// Where the first matrix row sits in the first viewport: the browser tests read this back
-// with --dump-dom (no DevTools client is available to them).
-function measure(){var r=matrix.querySelector('tr.case'),b=r&&r.getBoundingClientRect();
-var c=r&&r.querySelector('td.cell'),cb=c&&c.getBoundingClientRect();
-root.setAttribute('data-layout',JSON.stringify({vw:window.innerWidth,vh:window.innerHeight,
-row:b?[b.left,b.top,b.right,b.bottom]:null,cell:cb?[cb.left,cb.top,cb.right,cb.bottom]:null,
-scrollY:window.scrollY}));}
 matrix.addEventListener('click',function(e){
 var btn=e.target.closest('td.cell button');if(!btn)return;var cell=btn.closest('td.cell');
 if(open(cell.id))setHash('#open='+encodeURIComponent(cell.id));});
@@ -38,4 +31,4 @@ function filt(){document.body.classList.toggle('only-problems',only.checked);}
 only.addEventListener('change',filt);filt();
 if(decl){decl.addEventListener('change',function(){showDeclared(decl.checked);});
 showDeclared(decl.checked);}
-window.addEventListener('resize',measure);measure();fromHash();root.setAttribute('data-ready','1');})();
+fromHash();root.setAttribute('data-ready','1');})();
