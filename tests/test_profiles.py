@@ -331,12 +331,8 @@ def test_declared_only_columns_render_in_markdown() -> None:
     assert not top_k.split(" | ")[1].startswith("_")  # observed
     assert "_not run · declared honored\\*_" in main  # llamacpp rows this run skipped
     assert "| **minimax** | MiniMax-M3 | api.minimax.io | declared only (not run) | 0 |" in folded
-    header = next(ln for ln in folded.splitlines() if ln.startswith("| Row |"))
-    assert header.split(" | ")[1] == "**anthropic**" and "**zai**" in header
-    top_k = next(ln for ln in folded.splitlines() if ln.startswith("| top_k |"))
-    cells = [c.strip() for c in top_k.strip("|").split("|")]
-    assert "_ignored_" in cells  # minimax, deepseek
-    assert "_honored\\*_" in cells  # implied (vllm, lmstudio, ...)
+    assert "| honored | ignored |" in folded and "**zai**" in folded
+    assert "| Row |" not in folded.split("Declarations changed")[0]  # counts, not cells
     assert "### Declarations changed: deepseek → deepseek-2026" in md
     assert "| Simple Fields | metadata | ignored: “Ignored” | honored: " in md
     assert "### Beyond DeepSeek's table" in md

@@ -664,7 +664,6 @@ def test_markdown_links_reasons_and_provenance() -> None:
     assert rec["message"] in md_unescape(line)
     assert "_note:_ Finding: top\\_k is dropped \\| silently" not in line  # _ stays
     assert "_note:_ Finding: top_k is dropped \\| silently" in line
-    assert line.endswith(f"([evidence](index.html#{cid}))")
     assert "server llama.cpp (sent no version)" in md
     assert "server LiteLLM 1.108.7" in md
     assert "cassettes recorded 2026-11-26 20:07 UTC to 2026-11-26 20:33 UTC" in md

@@ -383,3 +383,15 @@ def test_print_holds_the_whole_matrix(shipped: dict[str, Any]) -> None:
     assert missing == [], f"{len(missing)} of {len(ids)} rows missing from the print"
     assert pages >= 3, f"{len(ids)} rows on {pages} pages"
     assert "Anthropic Messages API compatibility matrix" in text
+
+
+def test_matrix_md_fits_a_pull_request_comment(shipped: dict[str, Any]) -> None:
+    """GitHub refuses comments over 65,536 characters; links to a published page add ~20
+    characters per cell. The observed columns only, each cell a link, reasons folded."""
+    md = (shipped["dir"] / "matrix.md").read_text(encoding="utf-8")
+    assert len(md) < 60_000, len(md)
+    assert md.count("](index.html#cell:") == len(shipped["doc"]["results"])
+    assert "server llama.cpp (sent no version)" in md and "server LiteLLM 1.108.7" in md
+    assert "cassettes recorded 2026-11-26" in md
+    assert "<details><summary>Reasons and notes (" in md
+    assert "shared/" not in md and "shared/" not in shipped["index"].read_text(encoding="utf-8")
