@@ -365,7 +365,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     except InputError as exc:
         declared = None
         session.config._anthropic_conformance_declared_error = str(exc)  # type: ignore[attr-defined]
-    paths = report.write_report(doc, state.report_dir, previous, declared)
+    # A replayed column was measured when its cassettes were recorded: say by which server.
+    names = [t.name for t in state.targets]
+    provenance = (
+        report.cassette_provenance(state.cassette_dir, names) if state.mode == "replay" else None
+    )
+    paths = report.write_report(doc, state.report_dir, previous, declared, provenance)
     path = paths["results"]
     if session.config.option.fail_on_regression and exitstatus in (0, 1):
         regressions = (

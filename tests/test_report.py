@@ -416,10 +416,13 @@ def test_drift_pass_to_error_regresses_and_added_removed_do_not() -> None:
 # --------------------------------------------------------------------------- Markdown
 
 
+MD_LINK = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
+
+
 def split_md_row(line: str) -> list[str]:
-    """Cells of a GFM table line, honouring ``\\|`` escapes."""
+    """Cells of a GFM table line, honouring ``\\|`` escapes; a link shows as its text."""
     cells = re.split(r"(?<!\\)\|", line.strip())
-    return [c.strip() for c in cells[1:-1]]
+    return [MD_LINK.sub(r"\1", c.strip()) for c in cells[1:-1]]
 
 
 def md_tables(markdown: str) -> dict[str, list[list[str]]]:
@@ -596,6 +599,85 @@ def test_html_provenance_and_drift() -> None:
     assert "cassette (replay)" in page and "<td>live</td>" in page
     assert "api.deepseek.com" in page and "deepseek-chat" in page
     assert "mode merged" in page and "suite 0.1.0" in page
+
+
+def test_evidence_panel_shows_no_empty_section_and_says_each_fact_once() -> None:
+    doc = make_doc(["llamacpp"])
+    rec = record(doc, "llamacpp", "fields.top_k")
+    # Only facts and requests: no raw "Evidence" block left to show, so none is shown.
+    rec["evidence"] = {"stop_reason": "end_turn", "requests": rec["evidence"]["requests"]}
+    rec["declared"].update(says="honored (implied: no row-level table)", implied=True)
+    page = render_html(doc)
+    start = page.index(f'id="{cell_id("llamacpp", "fields.top_k")}"')
+    panel = page[start : page.index("</template>", start)]
+    assert "<h3>Evidence</h3>" not in panel and "{}" not in panel
+    assert "<h3>Probe requests (" in panel
+    # The vendor's words start with the status and say "implied": neither is said twice.
+    assert "<dd>“honored (implied: no row-level table)”" in panel
+    assert "honored — “honored" not in panel and "implied: inferred" not in panel
+    # The stop_reason is a fact at the top, not repeated in a raw block (each request shows
+    # its own in its heading and its JSON).
+    assert panel.count("end_turn") == 1 + 2 * sum(
+        str(r).count("end_turn") for r in rec["evidence"]["requests"]
+    )
+    other = record(doc, "llamacpp", "fields.metadata")
+    other["evidence"]["why"] = "no observable effect"
+    assert "<h3>Evidence</h3>" in render_html(doc)
+
+
+def test_page_assets_are_files_pinned_by_hash() -> None:
+    """The page's style and scripts come from the package's templates, each hash-pinned."""
+    from importlib import resources
+
+    page = render_html(make_doc(["llamacpp"]))
+    found = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page)
+    assert found
+    csp = html.unescape(found.group(1))
+    templates = resources.files("conformance.report").joinpath("templates")
+    for name, tag in (("page.css", "style"), ("page.js", "script"), ("errors.js", "script")):
+        text = templates.joinpath(name).read_text("utf-8")
+        assert f"<{tag}>{text}</{tag}>" in page, name
+        digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in csp, name
+    # The page is a document that scrolls; print has its own rules; nothing fixes a height.
+    css = templates.joinpath("page.css").read_text("utf-8")
+    assert "@media print" in css and "height:100%" not in css
+
+
+def test_markdown_links_reasons_and_provenance() -> None:
+    doc = make_doc(["llamacpp", "litellm"])
+    rec = record(doc, "llamacpp", "fields.top_k")
+    rec["declared"]["note"] = "Finding: top_k is dropped | silently"
+    provenance = {
+        "llamacpp": {"server": {"server": ["llama.cpp"]}, "recorded": "2026-11-26T20:33:56Z",
+                     "cases": {"fields.top_k": "2026-11-26T20:07:29Z"}},
+        "litellm": {"server": {"x-litellm-version": ["1.108.7"]},
+                    "recorded": "2026-11-26T20:33:56Z"},
+    }  # fmt: skip
+    md = render_markdown(doc, provenance=provenance)
+    cid = cell_id("llamacpp", "fields.top_k")
+    assert f"[❌ ignored](index.html#{cid}) (declared honored)" in md
+    # Reasons and notes of the rows that did not simply pass, folded under their table.
+    simple = md[md.index("### Simple Fields") : md.index("### Tool Fields: tools")]
+    assert "<details><summary>Reasons and notes (" in simple and "</details>" in simple
+    line = next(ln for ln in simple.splitlines() if ln.startswith("- **top_k** · llamacpp:"))
+    assert rec["message"] in md_unescape(line)
+    assert "_note:_ Finding: top\\_k is dropped \\| silently" not in line  # _ stays
+    assert "_note:_ Finding: top_k is dropped \\| silently" in line
+    assert "server llama.cpp (sent no version)" in md
+    assert "server LiteLLM 1.108.7" in md
+    assert "cassettes recorded 2026-11-26 20:07 UTC to 2026-11-26 20:33 UTC" in md
+    # A published page: links point there.
+    url = "https://example.github.io/conformance/"
+    assert f"]({url}#{cid})" in render_markdown(doc, page_url=url)
+
+
+def test_write_report_page_url_from_the_environment(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    monkeypatch.setenv("ANTHROPIC_CONFORMANCE_PAGE_URL", "https://pages.example/run/1/")
+    paths = write_report(make_doc(["llamacpp"]), tmp_path)
+    assert "](https://pages.example/run/1/#cell:llamacpp:" in paths["markdown"].read_text()
+    assert "index.html#cell" not in paths["markdown"].read_text()
 
 
 # --------------------------------------------------------------------------- write_report

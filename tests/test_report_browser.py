@@ -5,17 +5,27 @@ state into the DOM (``data-ready``, ``data-js-errors`` on ``<html>``, ``data-ope
 ``data-visible`` on the evidence panel) and ``--dump-dom`` reads it back; Chromium's
 ``--enable-logging=stderr`` output adds every console message the page produced.
 
+Layout at a given screen size is measured through a harness page written next to the
+report: it frames index.html at exactly that size (headless windows cannot be narrower than
+500 px, and their viewport is shorter than the window) and, allowed by
+``--allow-file-access-from-files``, writes the framed page's measurements into its own DOM.
+Print is checked on the PDF Chromium prints (``pdftotext``/``pdfinfo`` from poppler-utils).
+
 Chromium missing is a failure, not a skip: a silently skipped browser test proves nothing.
 Select or deselect these tests with ``-m browser`` / ``-m "not browser"``.
 """
 
 from __future__ import annotations
 
+import html
 import importlib.util
+import json
 import os
 import re
+import shutil
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 from html.parser import HTMLParser
@@ -78,14 +88,16 @@ def chromium() -> str:
     return CHROMIUM
 
 
-def run_chromium(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def run_chromium(
+    url: str, *extra: str, window: tuple[int, int] = WINDOW
+) -> subprocess.CompletedProcess[str]:
     """One headless Chromium run with a fresh profile; fails the test on a crash."""
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
         cmd = [
             chromium(),
             *FLAGS,
             f"--user-data-dir={profile}",
-            f"--window-size={WINDOW[0]},{WINDOW[1]}",
+            f"--window-size={window[0]},{window[1]}",
             *extra,
             url,
         ]
@@ -244,3 +256,142 @@ def test_screenshots(site: dict[str, Any]) -> None:
         assert target.exists(), proc.stderr[-2000:]
         assert png_size(target) == WINDOW
         assert target.stat().st_size > 50_000  # a blank page compresses to a few kB
+
+
+# --------------------------------------------------------------------------- every screen
+
+SIZES = {"phone": (420, 850), "laptop": (1366, 768), "wide": (1920, 1080)}
+HARNESS = """<!DOCTYPE html><html><head><meta charset="utf-8">
+<style>html,body{margin:0;overflow:hidden}iframe{border:0;display:block}</style></head><body>
+<iframe id="f" src="index.html" width="%(w)d" height="%(h)d"></iframe>
+<script>
+var f=document.getElementById('f');
+function box(el){if(!el)return null;var b=el.getBoundingClientRect();
+return [b.left,b.top,b.right,b.bottom];}
+f.addEventListener('load',function(){var d=f.contentDocument,w=f.contentWindow,out={};
+try{var row=d.querySelector('#matrix tr.case');
+out={vw:w.innerWidth,vh:w.innerHeight,ready:d.documentElement.getAttribute('data-ready'),
+errors:d.documentElement.getAttribute('data-js-errors'),row:box(row),
+first:row&&row.getAttribute('data-case'),
+cells:Array.prototype.map.call(row.querySelectorAll('td.cell'),function(c){
+return c.offsetWidth>0?[c.getAttribute('data-target'),box(c)]:null;}).filter(Boolean),
+heads:Array.prototype.filter.call(d.querySelectorAll('#matrix thead th[data-target]'),
+function(th){return th.offsetWidth>0;}).map(function(th){
+return th.getAttribute('data-target');}),
+open_details:Array.prototype.map.call(d.querySelectorAll('details[open]'),function(x){
+return x.id||x.className;}),
+scroll_height:d.documentElement.scrollHeight};}
+catch(e){out={error:String(e)};}
+document.documentElement.setAttribute('data-m',JSON.stringify(out));});
+</script></body></html>
+"""
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The report of the shipped cassettes, as `pytest --target llamacpp,litellm` writes it
+    (replay, offline); exit 1 is the normal "some row contradicts its declaration"."""
+    out = tmp_path_factory.mktemp("shipped")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--target", "llamacpp,litellm", "-p", "no:xdist",
+         "-p", "no:cacheprovider", "-q", f"--report-dir={out}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = json.loads((out / "results.json").read_text())
+    return {"dir": out, "index": out / "index.html", "doc": doc}
+
+
+def measure(site: Path, size: tuple[int, int], shot: Path | None = None) -> dict[str, Any]:
+    """Frame ``site/index.html`` at ``size`` and return the framed page's measurements."""
+    harness = site / f"harness-{size[0]}x{size[1]}.html"
+    harness.write_text(HARNESS % {"w": size[0], "h": size[1]}, encoding="utf-8")
+    flags = ("--allow-file-access-from-files",)
+    proc = run_chromium(harness.as_uri(), *flags, "--dump-dom", "--virtual-time-budget=5000")
+    found = re.search(r'<html data-m="([^"]*)"', proc.stdout)
+    assert found, f"the harness measured nothing:\n{proc.stdout[:2000]}\n{proc.stderr[-2000:]}"
+    data = json.loads(html.unescape(found.group(1)))
+    assert "error" not in data, data
+    if shot is not None:
+        shot.unlink(missing_ok=True)
+        run_chromium(harness.as_uri(), *flags, f"--screenshot={shot}", window=size)
+        assert shot.exists() and png_size(shot) == size
+    return data
+
+
+@pytest.mark.parametrize("screen", list(SIZES))
+def test_the_matrix_is_visible_first_on_every_screen(shipped: dict[str, Any], screen: str) -> None:
+    """Phone, laptop, wide screen: the first matrix row and its observed cells are inside
+    the first viewport, before any scrolling; declared-only columns and the declaration
+    changes are one click away, not in the way. Screenshots are kept as artifacts."""
+    width, height = SIZES[screen]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    m = measure(shipped["dir"], (width, height), SCREENSHOTS / f"matrix-{screen}.png")
+    assert (m["vw"], m["vh"]) == (width, height)
+    assert m["ready"] == "1" and m["errors"] is None, m
+    first = min(r["id"] for r in shipped["doc"]["results"] if r["table"] == "HTTP Header")
+    assert m["first"] == first
+    _, top, _, bottom = m["row"]
+    assert top >= 0 and bottom <= height, f"{screen}: first row at y={top}..{bottom} of {height}"
+    assert m["heads"] == ["llamacpp", "litellm"]  # observed first; declared-only toggled off
+    assert [t for t, _ in m["cells"]] == ["llamacpp", "litellm"]
+    for target, (c_left, c_top, c_right, c_bottom) in m["cells"]:
+        assert c_left >= 0 and c_right <= width, f"{screen}: {target} cell x={c_left}..{c_right}"
+        assert c_top >= 0 and c_bottom <= height, f"{screen}: {target} cell y={c_top}..{c_bottom}"
+    assert m["open_details"] == []  # nothing unfolded above or below the matrix
+    assert m["scroll_height"] > height  # the page scrolls as a document
+    print(f"{screen} {width}x{height}: first row y={top:.0f}..{bottom:.0f}")
+
+
+def test_declared_columns_one_click_away(shipped: dict[str, Any]) -> None:
+    """`#<cell id>` of a declared-only cell shows those columns and opens its panel."""
+    cid = cell_id("minimax", "fields.top_k")
+    proc = run_chromium(f"{shipped['index'].as_uri()}#{quote(cid, safe=':')}", "--dump-dom")
+    dom = Dom(proc.stdout)
+    assert "data-js-errors" not in dom.html_attrs, dom.html_attrs.get("data-js-errors")
+    assert dom.panel is not None and dom.panel.get("data-open-cell") == cid
+    assert re.search(r'<table class="matrix show-declared"', proc.stdout)
+
+
+def pdf_tool(name: str) -> str:
+    path = shutil.which(name)
+    if not path:
+        pytest.fail(
+            f"{name} not found: run scripts/install_chromium.sh (poppler-utils)", pytrace=False
+        )
+    return path
+
+
+def test_print_holds_the_whole_matrix(shipped: dict[str, Any]) -> None:
+    """Printing gives every row of the matrix, over as many pages as it needs."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    pdf = SCREENSHOTS / "matrix-print.pdf"
+    pdf.unlink(missing_ok=True)
+    run_chromium(shipped["index"].as_uri(), f"--print-to-pdf={pdf}", "--no-pdf-header-footer")
+    assert pdf.exists() and pdf.stat().st_size > 10_000
+    text = subprocess.run(
+        [pdf_tool("pdftotext"), "-layout", str(pdf), "-"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    info = subprocess.run(
+        [pdf_tool("pdfinfo"), str(pdf)], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    pages = int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))  # type: ignore[union-attr]
+    ids = sorted({r["id"] for r in shipped["doc"]["results"]})
+    words = set(text.split())
+    missing = [i for i in ids if i not in words]
+    assert missing == [], f"{len(missing)} of {len(ids)} rows missing from the print"
+    assert pages >= 3, f"{len(ids)} rows on {pages} pages"
+    assert "Anthropic Messages API compatibility matrix" in text
+
+
+def test_matrix_md_fits_a_pull_request_comment(shipped: dict[str, Any]) -> None:
+    """GitHub refuses comments over 65,536 characters; links to a published page add ~20
+    characters per cell. The observed columns only, each cell a link, reasons folded."""
+    md = (shipped["dir"] / "matrix.md").read_text(encoding="utf-8")
+    assert len(md) < 60_000, len(md)
+    assert md.count("](index.html#cell:") == len(shipped["doc"]["results"])
+    assert "server llama.cpp (sent no version)" in md and "server LiteLLM 1.108.7" in md
+    assert "cassettes recorded 2026-11-26" in md
+    assert "<details><summary>Reasons and notes (" in md
+    assert "shared/" not in md and "shared/" not in shipped["index"].read_text(encoding="utf-8")

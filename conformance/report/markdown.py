@@ -1,0 +1,274 @@
+"""The matrix as GitHub-flavoured Markdown: matrix.md, a job summary, a pull-request comment.
+
+Sized for a pull request: the observed columns only in the tables, each cell linked to its
+evidence on the page, the reasons and notes of every row that did not simply pass folded in
+``<details>`` under its table, and the declared-only targets summarised, folded, at the end.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from conformance.report.loading import state
+from conformance.report.model import (
+    ICONS,
+    OUTCOMES,
+    Row,
+    TargetView,
+    View,
+    cell_id,
+    count_outcomes,
+    declared_text,
+    records_of,
+)
+
+# Underscores stay: GFM ignores them inside words (cache_control), and the raw matrix.md
+# stays readable.
+_MD_SPECIAL = re.compile(r"([\\`*\[\]|])")
+LEGEND = (
+    "Legend: ✅ pass (observed as declared) · ❌ fail (declared value in parentheses) · "
+    "❔ inconclusive (nothing to compare, or the probe could not decide) · "
+    "⚠️ error (the endpoint failed) · — not run"
+)
+
+
+def md(text: Any) -> str:
+    """Escape text for a GFM table cell: pipes, emphasis, links, raw HTML, line breaks."""
+    s = str(text)
+    s = _MD_SPECIAL.sub(r"\\\1", s)
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(s.split())
+
+
+def md_state(st: dict[str, Any] | None) -> str:
+    if st is None:
+        return "—"
+    text = f"{ICONS.get(st['outcome'], '')} {md(st['observed'])}"
+    if st["outcome"] == "fail" and st.get("declared"):
+        text += f" (declared {md(st['declared'])})"
+    return text
+
+
+def _cell(row: Row, target: TargetView, page: str) -> str:
+    record = row.cells.get(target.name)
+    declared = row.declared.get(target.name)
+    if record is None and declared:
+        # Italic and worded apart from an observation: nothing was run for this cell. In a
+        # column that is declared only, its heading already says "not run".
+        if target.declared_only:
+            return f"_{md(declared_text(declared))}_"
+        return f"_not run · declared {md(declared_text(declared))}_"
+    if record is None:
+        return "—"
+    st = state(record)
+    assert st is not None
+    href = f"{page}#{cell_id(target.name, row.id)}"
+    link = f"[{ICONS.get(st['outcome'], '')} {md(st['observed'])}]({href})"
+    if st["outcome"] == "fail" and st.get("declared"):
+        link += f" (declared {md(st['declared'])})"
+    return link
+
+
+def source_text(source: dict[str, Any] | None) -> str:
+    source = source or {}
+    return f"{source.get('url', '?')} (read {source.get('read', '?')})"
+
+
+def _counts(counts: dict[str, int]) -> str:
+    parts = [f"{counts[o]} {ICONS[o]}" for o in OUTCOMES if counts.get(o)]
+    return " ".join(parts) if parts else "—"
+
+
+def _targets_table(targets: list[TargetView]) -> list[str]:
+    out = [
+        "| Target | Model | Host | Source | Rows | "
+        + " | ".join(f"{ICONS[o]} {o}" for o in OUTCOMES)
+        + " | Cost |",
+        "|:--|:--|:--|:--|--:|" + "--:|" * len(OUTCOMES) + ":--|",
+    ]
+    for t in targets:
+        out.append(
+            f"| **{md(t.name)}** | {md(t.model)} | {md(t.host)} | {md(t.source)} | "
+            f"{len(t.records)} | "
+            + " | ".join(str(t.counts[o]) for o in OUTCOMES)
+            + f" | {md(t.cost)} |"
+        )
+    return [*out, ""]
+
+
+def _provenance(view: View) -> list[str]:
+    out = []
+    for t in view.observed:
+        bits = [f"{md(t.model)} at {md(t.host)}", f"profile {md(t.profile or '—')}", md(t.source)]
+        if t.server:
+            bits.append(f"server {md(t.server)}")
+        if t.recorded:
+            bits.append(f"cassettes recorded {md(t.recorded)}")
+        out.append(f"- **{md(t.name)}**: " + " · ".join(bits))
+    return [*out, ""] if out else []
+
+
+def _reasons(rows: list[Row], targets: list[TargetView]) -> list[str]:
+    """A list of every cell that did not simply pass, or carries a note, and why."""
+    items = []
+    for row in rows:
+        for t in targets:
+            rec = row.cells.get(t.name)
+            note = ((rec or {}).get("declared") or {}).get("note")
+            if rec is None or (rec["outcome"] == "pass" and not note):
+                continue
+            text = f"- **{md(row.title)}** · {md(t.name)}: {ICONS.get(rec['outcome'], '')} "
+            text += md(rec.get("message") or rec["outcome"])
+            if note:
+                text += f" — _note:_ {md(note)}"
+            items.append(text)  # the cell above links to the evidence
+    if not items:
+        return []
+    return [
+        f"<details><summary>Reasons and notes ({len(items)})</summary>",
+        "",
+        *items,
+        "",
+        "</details>",
+        "",
+    ]
+
+
+def _matrix_tables(view: View, targets: list[TargetView], page: str, reasons: bool) -> list[str]:
+    out: list[str] = []
+    header = "| Row | " + " | ".join(f"**{md(t.name)}**" for t in targets) + " |"
+    rule = "|:--|" + ":--|" * len(targets)
+    for table, rows in view.matrix.tables:
+        out += [f"### {md(table)}", "", header, rule]
+        for row in rows:
+            cells = [_cell(row, t, page) for t in targets]
+            out.append(f"| {md(row.title)} | " + " | ".join(cells) + " |")
+        if not all(t.declared_only for t in targets):
+            totals = [_counts(count_outcomes(records_of(t.name, rows))) for t in targets]
+            out.append("| **Total** | " + " | ".join(totals) + " |")
+        out.append("")
+        if reasons:
+            out += _reasons(rows, targets)
+    return out
+
+
+STATUS_ORDER = ("honored", "ignored", "rejected", "unsupported", "undocumented")
+
+
+def _declared_summary(view: View, targets: list[TargetView], page: str) -> list[str]:
+    """The declared-only targets in one folded table: how many rows each declares how.
+
+    Their cells are not repeated here (ten more columns would drown the observed ones and
+    push a pull-request comment past its size limit); the page shows them on request and
+    declared.json holds them all."""
+    counts: dict[str, dict[str, int]] = {t.name: {} for t in targets}
+    implied = dict.fromkeys(counts, 0)
+    for row in view.rows:
+        for t in targets:
+            declared = row.declared.get(t.name)
+            if declared:
+                status = str(declared.get("status"))
+                counts[t.name][status] = counts[t.name].get(status, 0) + 1
+                implied[t.name] += bool(declared.get("implied"))
+    seen = {s for c in counts.values() for s in c}
+    statuses = [s for s in STATUS_ORDER if s in seen] + sorted(seen - set(STATUS_ORDER))
+    names = ", ".join(md(t.name) for t in targets)
+    out = [
+        f"<details><summary>Declared only, not run: {len(targets)} more targets "
+        f"({names})</summary>",
+        "",
+        f"How many of the {len(view.rows)} rows each vendor's table declares how; every cell "
+        f"is on [the page]({page}) (show the declared-only columns) and in declared.json.",
+        "",
+        "| Target | Model | Host | Source | Rows | "
+        + " | ".join(md(s) for s in statuses)
+        + " | of them implied |",
+        "|:--|:--|:--|:--|--:|" + "--:|" * len(statuses) + "--:|",
+    ]
+    for t in targets:
+        out.append(
+            f"| **{md(t.name)}** | {md(t.model)} | {md(t.host)} | {md(t.source)} | "
+            f"{len(t.records)} | "
+            + " | ".join(str(counts[t.name].get(s, 0)) for s in statuses)
+            + f" | {implied[t.name]} |"
+        )
+    return [*out, "", "</details>", ""]
+
+
+def _declared_changes(view: View) -> list[str]:
+    out: list[str] = []
+    for change in view.declared_changes:
+        rows = change["rows"]
+        out += [
+            f"<details><summary>Declarations changed: {md(change['from'])} → "
+            f"{md(change['to'])} ({len(rows)} rows)</summary>",
+            "",
+            f"### Declarations changed: {md(change['from'])} → {md(change['to'])}",
+            "",
+            f"- **{md(change['from'])}**: {md(source_text(change['from_source']))}",
+            f"- **{md(change['to'])}**: {md(source_text(change['to_source']))}",
+            "",
+        ]
+        if rows:
+            out.append(f"| Table | Row | {md(change['from'])} | {md(change['to'])} |")
+            out.append("|:--|:--|:--|:--|")
+        else:
+            out.append("No row's declaration changed.")
+        for c in rows:
+            label = f"{c['row']} ({c['variant']})" if c.get("variant") else c["row"]
+            cells = [
+                f"{md(s['status'])}" + (f": “{md(s['says'])}”" if s.get("says") else "")
+                for s in (c["before"], c["after"])
+            ]
+            out.append(f"| {md(c['table'])} | {md(label)} | {cells[0]} | {cells[1]} |")
+        out += ["", "</details>", ""]
+    return out
+
+
+def _drift(changes: list[dict[str, Any]]) -> list[str]:
+    out = ["### Drift since the previous run", ""]
+    if not changes:
+        return [*out, "No row changed its observed behaviour or outcome.", ""]
+    regressions = sum(1 for c in changes if c["regression"])
+    improvements = sum(1 for c in changes if c["improvement"])
+    out.append(
+        f"{len(changes)} changed rows: **{regressions} regressions**, {improvements} improvements."
+    )
+    out += ["", "| Change | Target | Table | Row | Before | After |", "|:--|:--|:--|:--|:--|:--|"]
+    for c in changes:
+        kind = (
+            "🔻 regression"
+            if c["regression"]
+            else "🔺 improvement"
+            if c["improvement"]
+            else c["change"]
+        )
+        label = f"{c['row']} ({c['variant']})" if c.get("variant") else c["row"]
+        out.append(
+            f"| {kind} | {md(c['target'])} | {md(c['table'])} | {md(label)} | "
+            f"{md_state(c['before'])} | {md_state(c['after'])} |"
+        )
+    return [*out, ""]
+
+
+def render(view: View, page: str = "index.html") -> str:
+    """The Markdown for ``view``; ``page`` is the URL of index.html the cells link to."""
+    observed, declared_only = view.observed, view.declared_only
+    shown = observed or declared_only  # a report of declarations alone still has a matrix
+    out: list[str] = ["## Anthropic Messages API compatibility matrix", ""]
+    out += ["**Run:** " + " · ".join(md(p) for p in view.run_facts), ""]
+    out += _provenance(view)
+    legend = LEGEND
+    if declared_only or any(r.declared for r in view.rows):
+        legend += " · _not run · declared X_ = declared only, no observation yet (X\\* = implied)"
+    out += [legend, ""]
+    # Per-target totals first: with many targets, this is the table people read.
+    out += _targets_table(shown)
+    if view.drift is not None:
+        out += _drift(view.drift)
+    out += _matrix_tables(view, shown, page, reasons=True)
+    if observed and declared_only:
+        out += _declared_summary(view, declared_only, page)
+    out += _declared_changes(view)
+    return "\n".join(out).rstrip() + "\n"
