@@ -139,7 +139,8 @@ BROKEN: dict[str, tuple[dict[str, str], str, int, list[str]]] = {
     ),
     "unknown profile": (
         {"bad.yaml": GOOD_ROW.replace("deepseek: Fully Supported", "acme: Supported")},
-        "bad.yaml", 6, ["unknown profile 'acme'", "known profiles: anthropic, deepseek",
+        "bad.yaml", 6, ["unknown profile 'acme'",
+                        "known profiles: anthropic, claude-code-proxy, claude-code-router, deep",
                         "add cases/profiles/acme.yaml"],
     ),
     "unknown vendor word": (
