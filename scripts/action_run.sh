@@ -113,11 +113,18 @@ if [ -n "${CONFORMANCE_TARGET_FILE:-}" ] || [ -n "${CONFORMANCE_PROFILE_FILE:-}"
 fi
 [ -z "${CONFORMANCE_BASE_URL:-}" ] || args+=("--base-url=$CONFORMANCE_BASE_URL")
 [ -z "${CONFORMANCE_MODEL:-}" ] || args+=("--model=$CONFORMANCE_MODEL")
-[ -z "$key_env" ] || args+=("--api-key-env=$key_env")
+if [ -n "$key_env" ]; then
+  # Not named in the message: a key pasted here may look like a variable name.
+  [ "$mode" = replay ] || [ -n "${!key_env:-}" ] \
+    || die "the variable that api-key-env names is empty or not set: set it from a secret in the step's env"
+  args+=("--api-key-env=$key_env")
+fi
 if [ -n "${CONFORMANCE_EXPECTATIONS:-}" ]; then
   expectations="$(abspath "$CONFORMANCE_EXPECTATIONS")"
   [ -f "$expectations" ] || die "expectations $CONFORMANCE_EXPECTATIONS: no such file"
-  (cd "$SUITE_DIR" && "$py" -m pytest --help 2>/dev/null) | grep -q -- '--expectations' \
+  # Read the whole help first: `pytest --help | grep -q` can end in SIGPIPE under pipefail.
+  help_text="$(cd "$SUITE_DIR" && "$py" -m pytest --help 2>/dev/null || true)"
+  [[ "$help_text" == *--expectations* ]] \
     || die "expectations given, but this suite version has no --expectations option (use a newer ref of the Action)"
   args+=("--expectations=$expectations")
 fi

@@ -431,6 +431,17 @@ def test_action_refuses_a_key_given_as_api_key_env(tmp_path):
     run_step = _step(result, "Run")
     assert "api-key-env must be the NAME" in run_step["stderr"]
     assert SECRET not in run_step["stdout"] + run_step["stderr"] + result["summary"]
+    # A key that happens to look like a variable name is not echoed either.
+    pasted = "skLIVE4f2a9cSENTINEL"
+    result = run_action(
+        tmp_path,
+        {"target": "llamacpp", "api-key-env": pasted, "mode": "live"}
+        | {"install": "false", "python-version": ""},
+    )
+    assert result["exit"] == 2
+    run_step = _step(result, "Run")
+    assert "the variable that api-key-env names is empty or not set" in run_step["stderr"]
+    assert pasted not in run_step["stdout"] + run_step["stderr"] + result["summary"]
 
 
 # --- merging the reports of many runs ----------------------------------------------------
@@ -501,3 +512,28 @@ def test_merge_reports_with_no_results_is_exit_2(tmp_path):
     )
     assert proc.returncode == 2
     assert "no results.json under" in proc.stderr
+
+
+def test_action_expectations_need_a_suite_that_has_the_option(tmp_path):
+    """expectations is passed as --expectations=FILE, or refused by a suite without it."""
+    (tmp_path / "expect.yaml").write_text("{}\n")
+    result = run_action(
+        tmp_path,
+        {
+            "target": "llamacpp",
+            "mode": "replay",
+            "expectations": "expect.yaml",
+            "extra-args": "--collect-only -q",
+            "install": "false",
+            "python-version": "",
+        },
+    )
+    run_step = _step(result, "Run")
+    help_text = subprocess.run(
+        [sys.executable, "-m", "pytest", "--help"], cwd=REPO, capture_output=True, text=True
+    ).stdout
+    if "--expectations" in help_text:
+        assert f"--expectations={tmp_path / 'expect.yaml'}" in run_step["stdout"]
+    else:
+        assert result["exit"] == 2
+        assert "no --expectations option" in run_step["stderr"]
