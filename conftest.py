@@ -200,8 +200,8 @@ class Suite:
         cmd = [
             sys.executable, "-m", "pytest", str(cases_dir),
             "--target", target, "--mode", mode,
-            "--cases-dir", str(cases_dir), "--report-dir", str(report_dir),
-            "--cassette-dir", str(cassette_dir),
+            f"--cases-dir={cases_dir}", f"--report-dir={report_dir}",
+            f"--cassette-dir={cassette_dir}",
             "-p", "no:cacheprovider", "-q", *args,
         ]  # fmt: skip
         return cmd, report_dir

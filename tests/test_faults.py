@@ -321,7 +321,7 @@ def test_bad_input_is_one_usage_error(suite: Any, kind: str, tmp_path: Path) -> 
         kwargs["cassette_dir"] = a_file
         expected = f"ERROR: --cassette-dir {a_file}: is a file, not a directory"
     elif kind == "previous":
-        args = ["--previous", str(tmp_path / "missing.json")]
+        args = [f"--previous={tmp_path / 'missing.json'}"]
         expected = f"ERROR: --previous: {tmp_path / 'missing.json'}: no such file"
     elif kind == "target":
         kwargs["target"] = "nope"

@@ -215,7 +215,7 @@ def test_live_without_a_key_names_the_variable(target: str, tmp_path: Path) -> N
     env = {k: v for k, v in os.environ.items() if k not in KEY_VARS.values()}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "--target", target, "--mode", "live",
-         "-p", "no:cacheprovider", "--report-dir", str(tmp_path)],
+         "-p", "no:cacheprovider", f"--report-dir={tmp_path}"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 4, proc.stdout + proc.stderr
