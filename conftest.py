@@ -275,10 +275,10 @@ def repo_cases() -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def settings_for_tests(extra: dict[str, Any] | None = None) -> Any:
-    from conformance.probe import Settings
+    from conformance import settings
 
     base = yaml.safe_load((REPO / "cases" / "settings.yaml").read_text())
-    return Settings(merged(merged(base, TEST_SETTINGS), extra))
+    return settings.from_dict(merged(merged(base, TEST_SETTINGS), extra))
 
 
 class Harness:

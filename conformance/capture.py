@@ -44,10 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from conformance.probe import WORDS
+from conformance.secrets import CREDENTIAL_HEADERS, redact_headers
 
 # Request headers whose values are credentials: recorded as a name (and auth scheme) only.
-SECRET_HEADERS = frozenset({"x-api-key", "authorization", "cookie", "proxy-authorization"})
-REDACTED = "<redacted>"
 # Hop-by-hop and transport headers: neither forwarded as they are nor part of a shape.
 TRANSPORT_HEADERS = frozenset(
     {
@@ -177,21 +176,6 @@ class CannedToolUse:
         ]
         chunks = [f"event: {n}\ndata: {json.dumps(d)}\n\n".encode() for n, d in events]
         return 200, {"content-type": "text/event-stream", "cache-control": "no-cache"}, chunks
-
-
-def redact_headers(headers: dict[str, str]) -> dict[str, str]:
-    """Header names lower-cased; credential values removed (the auth scheme word is kept)."""
-    out = {}
-    for name, value in headers.items():
-        low = name.lower()
-        if low == "authorization":
-            scheme = value.split(" ", 1)[0] if " " in value else ""
-            out[low] = f"{scheme} {REDACTED}".strip()
-        elif low in SECRET_HEADERS:
-            out[low] = REDACTED
-        else:
-            out[low] = value
-    return out
 
 
 class CaptureProxy:
@@ -360,7 +344,7 @@ class CaptureProxy:
         raw: bytes,
         response: dict[str, Any],
     ) -> None:
-        out = {k: v for k, v in headers.items() if k not in TRANSPORT_HEADERS | SECRET_HEADERS}
+        out = {k: v for k, v in headers.items() if k not in TRANSPORT_HEADERS | CREDENTIAL_HEADERS}
         if self.upstream_key:
             if headers.get("authorization", "").lower().startswith("bearer"):
                 out["authorization"] = f"Bearer {self.upstream_key}"
@@ -569,7 +553,7 @@ def shape_headers(headers: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     kept, omitted = {}, []
     for name, value in headers.items():
         low = name.lower()
-        if low in SECRET_HEADERS or low in TRANSPORT_HEADERS or low in PER_MACHINE_HEADERS:
+        if low in CREDENTIAL_HEADERS or low in TRANSPORT_HEADERS or low in PER_MACHINE_HEADERS:
             omitted.append(low)
         else:
             kept[low] = neutral_id(value)

@@ -25,27 +25,8 @@ import httpcore
 import httpx
 
 from conformance import sse
-
-# Headers that carry credentials: never logged, never stored in evidence or cassettes.
-SECRET_HEADERS = frozenset(
-    {"x-api-key", "authorization", "cookie", "set-cookie", "proxy-authorization"}
-)
-# Where a wrong-but-well-formed key is needed (auth rows), this one is used: it is public.
-WRONG_KEY = "sk-conformance-wrong-key-0000"
-# What a key quoted back by an endpoint becomes (the same placeholder as in cassettes).
-REDACTED = "<redacted>"
-
-
-@dataclass
-class Limits:
-    connect_timeout: float = 10.0
-    read_timeout: float = 120.0
-    total_timeout: float = 300.0
-    max_body_bytes: int = 8 * 1024 * 1024
-    retries: int = 3  # for 408, 429, 529 and 5xx
-    backoff: float = 1.0  # seconds, doubled per retry unless retry-after says otherwise
-    max_backoff: float = 30.0  # longest wait before a retry; a longer retry-after is not waited
-
+from conformance.secrets import CREDENTIAL_HEADERS, PLACEHOLDER
+from conformance.settings import Limits
 
 # The deadline of the request this thread has on the wire (time.monotonic()), or None.
 _deadline = threading.local()
@@ -347,8 +328,7 @@ class Client:
                 merged.pop(name.lower(), None)
             else:
                 merged[name.lower()] = value
-        shown = {k: v for k, v in merged.items() if k not in SECRET_HEADERS}
-        shown.update({k: "<secret>" for k in merged if k in SECRET_HEADERS})
+        shown = {k: PLACEHOLDER if k in CREDENTIAL_HEADERS else v for k, v in merged.items()}
         ex = Exchange(method, path, shown, body)
         content = json.dumps(body).encode() if body is not None else None
         started = time.monotonic()
@@ -389,7 +369,7 @@ class Client:
                 ex.headers = {
                     k.lower(): self._scrub_text(v)
                     for k, v in resp.headers.items()
-                    if k.lower() not in SECRET_HEADERS
+                    if k.lower() not in CREDENTIAL_HEADERS
                 }
                 chunks = []
                 size = 0
@@ -447,12 +427,12 @@ class Client:
     def _scrub_text(self, text: str) -> str:
         """``text`` without this client's key: endpoints quote credentials back."""
         if self.api_key and self.api_key in text:
-            text = text.replace(self.api_key, REDACTED)
+            text = text.replace(self.api_key, PLACEHOLDER)
         return text
 
     def _scrub_bytes(self, data: bytes) -> bytes:
         key = self.api_key.encode() if self.api_key else b""
-        return data.replace(key, REDACTED.encode()) if key and key in data else data
+        return data.replace(key, PLACEHOLDER.encode()) if key and key in data else data
 
     def _retry_delay(self, ex: Exchange, attempt: int) -> float | None:
         """Seconds to wait before retrying ``ex``, or None: not retryable, retries used up,

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.client import WRONG_KEY, Exchange, response_text
+from conformance.client import Exchange, response_text
 from conformance.probe import Probe, wire_violations
 from conformance.results import Observed
+from conformance.secrets import WRONG_KEY
 
 
 @dataclass
@@ -189,8 +190,8 @@ def model(p: Probe, case: Any) -> Observation:
 @oracle("max_tokens")
 def max_tokens(p: Probe, case: Any) -> Observation:
     """A long answer capped at a few tokens must stop with ``max_tokens`` within the cap."""
-    limit = case.params.get("limit", p.settings.get("max_tokens_oracle.limit", 5))
-    slack = p.settings.get("max_tokens_oracle.slack", 0)
+    limit = case.params.get("limit", p.settings.max_tokens_oracle.limit)
+    slack = p.settings.max_tokens_oracle.slack
     ex = p.send("probe", p.body(case.probe, {"max_tokens": limit}))
     bad = failure(ex)
     if bad:
@@ -318,8 +319,8 @@ def token_diff(p: Probe, case: Any) -> Observation:
     Model-independent: if the prompt does not grow by about the block's size, the block
     never reached the model (ignored), however good or bad the model is.
     """
-    min_delta = case.params.get("min_delta", p.settings.get("token_diff.min_delta", 20))
-    slack = case.params.get("ignore_slack", p.settings.get("token_diff.ignore_slack", 4))
+    min_delta = case.params.get("min_delta", p.settings.token_diff.min_delta)
+    slack = case.params.get("ignore_slack", p.settings.token_diff.ignore_slack)
     without, ex_without = p.count("without", p.body(case.probe, case.control))
     if without is None:
         return failure(ex_without, "the control (without the block)") or Observation(
@@ -361,8 +362,8 @@ def echo(p: Probe, case: Any) -> Observation:
     HONORED if the code comes back in at least one of N trials; IGNORED only if it never
     does while the control (the code in plain user text) comes back often enough.
     """
-    n = case.params.get("trials", p.settings.get("trials", 3))
-    need = p.settings.get("echo.control_min_hits", 2)
+    n = case.params.get("trials", p.settings.trials)
+    need = p.settings.echo.control_min_hits
     hits = control_hits = 0
     for trial in range(n):
         body = p.body(case.probe, trial=trial)
@@ -393,8 +394,8 @@ def _distinct(texts: list[str]) -> int:
 @oracle("sampling")
 def sampling(p: Probe, case: Any) -> Observation:
     """Sampling differential: the narrow arm must collapse diversity the wide arm shows."""
-    n = case.params.get("samples", p.settings.get("sampling.samples", 6))
-    mt = p.settings.get("sampling.max_tokens", 12)
+    n = case.params.get("samples", p.settings.sampling.samples)
+    mt = p.settings.sampling.max_tokens
     arms: dict[str, list[str]] = {}
     for arm in ("narrow", "wide"):
         arms[arm] = []
@@ -415,13 +416,13 @@ def sampling(p: Probe, case: Any) -> Observation:
         "wide_samples": [t[:40] for t in arms["wide"]],
     }
     summary = f"distinct outputs: narrow {d_narrow}/{n}, wide {d_wide}/{n}"
-    if d_wide < p.settings.get("sampling.wide_min_distinct", 4):
+    if d_wide < p.settings.sampling.wide_min_distinct:
         return Observation(
             Observed.INCONCLUSIVE,
             f"{summary}: the wide arm is not diverse, nothing to collapse",
             evidence,
         )
-    if d_narrow <= p.settings.get("sampling.narrow_max_distinct", 2):
+    if d_narrow <= p.settings.sampling.narrow_max_distinct:
         return Observation(Observed.HONORED, summary, evidence)
     if d_narrow >= d_wide - 1:
         return Observation(Observed.IGNORED, summary, evidence)
@@ -499,7 +500,7 @@ def tool_use(p: Probe, case: Any) -> Observation:
     ``single`` (at most one call per answer, while the control shows parallel calls).
     """
     expect = case.params["expect"]
-    n = case.params.get("trials", p.settings.get("trials", 3))
+    n = case.params.get("trials", p.settings.trials)
     counts, problems, names = [], [], []
     right = 0  # calls of params.tool, whose {{K}} resolves per trial like the body's
     for trial in range(n):
@@ -793,7 +794,7 @@ def client_shape(p: Probe, case: Any) -> Observation:
 
     shape_file = capture.shape_path(case.params["shape"], case.file)
     shape = capture.load_shape(shape_file)
-    limit = case.params.get("max_tokens", p.settings.get("max_tokens", 16))
+    limit = case.params.get("max_tokens", p.settings.max_tokens)
     req = capture.shape_to_request(shape, p.model, max_tokens=limit, extra_body=p.extra_body)
     who = f"{shape['client']} {shape['version']} {shape['turn']}"
     evidence: dict[str, Any] = {
@@ -823,7 +824,7 @@ def client_shape(p: Probe, case: Any) -> Observation:
         lambda label, r: capture.send_shape(p, label, r),
         req,
         hint=hint,
-        budget=case.params.get("bisect_budget", p.settings.get("clients.bisect_budget", 30)),
+        budget=case.params.get("bisect_budget", p.settings.clients.bisect_budget),
     )
     evidence["bisection"] = found.as_evidence()
     culprit = (

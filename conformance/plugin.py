@@ -114,11 +114,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance: a conformance case (one row x one target)")
     if not config.option.target:
         return
-    from conformance import runner
+    from conformance.secrets import redact_logs
     from conformance.session import Session
 
     run = config.stash[SESSION] = Session(config)
-    run.unredact_logs = runner.redact_logs(run.secrets)
+    run.unredact_logs = redact_logs(run.secrets)
     config.pluginmanager.register(_Collector(config), "anthropic-conformance-results")
     if threading.current_thread() is threading.main_thread():
         run.previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)

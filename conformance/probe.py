@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.client import Client, Exchange, prompt_tokens
+from conformance.settings import Settings
 
 PLACEHOLDER = re.compile(r"\{\{([A-Z_]+[0-9]*)\}\}")
 # Plain, neutral words for filler text: the size matters, not the meaning.
@@ -103,19 +104,6 @@ def png(rgb: tuple[int, int, int], size: int = 16) -> str:
     return base64.b64encode(data).decode()
 
 
-@dataclass
-class Settings:
-    raw: dict[str, Any]
-
-    def get(self, dotted: str, default: Any = None) -> Any:
-        node: Any = self.raw
-        for part in dotted.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return default
-            node = node[part]
-        return node
-
-
 def _truncate(value: Any, limit: int = 160) -> Any:
     if isinstance(value, str) and len(value) > limit:
         return value[:limit] + f"...(+{len(value) - limit} chars)"
@@ -152,9 +140,9 @@ class Probe:
 
     def _placeholder(self, name: str, trial: int) -> str:
         if name == "FILLER":
-            return filler(self.case_id, self.settings.get("token_diff.filler_words", 160))
+            return filler(self.case_id, self.settings.token_diff.filler_words)
         if name == "FILLER_LONG":
-            return filler(self.case_id + "/long", self.settings.get("cache.filler_words", 1400))
+            return filler(self.case_id + "/long", self.settings.cache.filler_words)
         if name.startswith("PNG_"):
             colours = {
                 "PNG_RED": (220, 20, 20),
@@ -170,7 +158,7 @@ class Probe:
         """The base body, the target's extra fields, then each layer; None deletes a key."""
         out: dict[str, Any] = {
             "model": self.model,
-            "max_tokens": self.settings.get("max_tokens", 16),
+            "max_tokens": self.settings.max_tokens,
         }
         out.update(copy.deepcopy(self.extra_body))
         for layer in layers:
@@ -181,7 +169,7 @@ class Probe:
                     out.pop(key, None)
                 else:
                     out[key] = copy.deepcopy(value)
-        out.setdefault("messages", [{"role": "user", "content": self.settings.get("prompt")}])
+        out.setdefault("messages", [{"role": "user", "content": self.settings.prompt}])
         return self.resolve(out, trial)
 
     def send(self, label: str, body: Any, **kwargs: Any) -> Exchange:

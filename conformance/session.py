@@ -69,7 +69,7 @@ class Session:
         for case in self.cases:
             self.by_file.setdefault(case.file.resolve(), []).append(case)
         self.clients: dict[str, Any] = {}
-        self.unredact_logs: Any = lambda: None  # set by the plugin (runner.redact_logs)
+        self.unredact_logs: Any = lambda: None  # set by the plugin (secrets.redact_logs)
         self.previous_sigterm: Any = None
         self.results: list[dict[str, Any]] = []
         self.ending: Ending | None = None

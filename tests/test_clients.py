@@ -20,11 +20,11 @@ import httpx
 import pytest
 import yaml
 
-from conformance import capture, protocol, sse
+from conformance import capture, protocol, secrets, settings, sse
 from conformance.cases import Case
 from conformance.client import Client
 from conformance.oracles import ORACLES
-from conformance.probe import Probe, Settings
+from conformance.probe import Probe
 from conformance.results import Observed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -271,8 +271,8 @@ def test_proxy_records_without_secrets_and_forwards(
     record = answered_record(proxy)
     log = proxy.log.read_text()
     assert CLIENT_KEY not in log and UPSTREAM_KEY not in log and "s=abc" not in log
-    assert record["headers"]["x-api-key"] == capture.REDACTED
-    assert record["headers"]["cookie"] == capture.REDACTED
+    assert record["headers"]["x-api-key"] == secrets.PLACEHOLDER
+    assert record["headers"]["cookie"] == secrets.PLACEHOLDER
     assert record["query"] == [["beta", "true"]]
     assert record["body"] == body
     assert record["response"]["status"] == 200
@@ -284,7 +284,7 @@ def test_proxy_keeps_bearer_scheme_only(stub: Stub, proxy: capture.CaptureProxy)
         proxy.url + "/v1/messages", json=body, headers={"authorization": f"Bearer {CLIENT_KEY}"}
     )
     (record,) = capture.read_log(proxy.log)
-    assert record["headers"]["authorization"] == f"Bearer {capture.REDACTED}"
+    assert record["headers"]["authorization"] == f"Bearer {secrets.PLACEHOLDER}"
     assert stub.seen[-1]["headers"]["authorization"] == f"Bearer {UPSTREAM_KEY}"
     assert CLIENT_KEY not in proxy.log.read_text()
 
@@ -442,7 +442,7 @@ def shape_probe(stub: Stub) -> Probe:
         default_headers={"anthropic-version": "2023-06-01"},
     )
     client.limits.retries = 0
-    return Probe("clients.test", "stub-model", {}, client, Settings({"max_tokens": 16}))
+    return Probe("clients.test", "stub-model", {}, client, settings.from_dict({"max_tokens": 16}))
 
 
 def run_bisect(stub: Stub) -> capture.Bisection:
@@ -536,9 +536,9 @@ def test_committed_shape_has_no_secret_and_no_client_text(path: Path) -> None:
     assert shape["client"] and shape["version"] and re.match(r"\d{4}-\d\d-\d\d", shape["captured"])
     assert path.name == capture.shape_filename(shape)
     req = shape["request"]
-    assert not set(req["headers"]) & capture.SECRET_HEADERS
+    assert not set(req["headers"]) & secrets.CREDENTIAL_HEADERS
     text = path.read_text()
-    assert "sk-" not in text and capture.REDACTED not in text
+    assert "sk-" not in text and secrets.PLACEHOLDER not in text
     for needle in ("/root", "/home/", "/tmp/", "/Users/"):
         assert needle not in text, f"a per-machine path in {path.name}"
     for found in capture.UUID.findall(text):
