@@ -124,7 +124,6 @@ def target_yaml(base_url: str, **changes: Any) -> dict[str, Any]:
         "profile": "anthropic",
         "headers": {"anthropic-version": "2023-06-01"},
         "concurrency": 2,
-        "features": {"count_tokens": True},
     }
     doc.update(changes)
     return doc
@@ -270,7 +269,7 @@ def repo_cases() -> tuple[dict[str, Any], dict[str, Any]]:
     """The repo's cases by id, and its profiles (loaded once)."""
     from conformance import cases, oracles
 
-    loaded, profiles = cases.load_all(REPO / "cases", set(oracles.ORACLES))
+    loaded, profiles = cases.load_all(REPO / "cases", oracles.ORACLES)
     return {c.id: c for c in loaded}, profiles
 
 
@@ -299,7 +298,6 @@ class Harness:
             model=fakeserver.MODEL,
             profile="anthropic",
             headers={"anthropic-version": "2023-06-01"},
-            features={"count_tokens": True},
         )
         self._client: Any = None
 

@@ -15,6 +15,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance import wire
 from conformance.client import Client, Exchange, prompt_tokens
 from conformance.settings import Settings
 
@@ -194,7 +195,7 @@ class Probe:
         out = []
         for label, ex in self.exchanges:
             item = {"label": label, "path": ex.path, **ex.summary()}
-            violations = wire_violations(ex)
+            violations = wire.violations(ex)
             if violations:
                 item["protocol"] = violations[:6]
             item["request"] = _truncate(ex.request_body)
@@ -207,18 +208,3 @@ class Probe:
                 item["headers"] = extra
             out.append(item)
         return out
-
-
-def wire_violations(ex: Exchange) -> list[str]:
-    """Protocol problems of one answer (checked on every response the suite receives)."""
-    from conformance import protocol
-
-    if ex.status is None:
-        return []
-    if ex.is_stream:
-        return protocol.check_stream(ex.raw)[0]
-    if not ex.ok:
-        return protocol.check_error(ex.status, ex.json, ex.raw)
-    if ex.path == "/v1/messages" and isinstance(ex.json, dict):
-        return protocol.check_message(ex.json, max_tokens=(ex.request_body or {}).get("max_tokens"))
-    return []

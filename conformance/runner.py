@@ -16,12 +16,13 @@ from conformance import recording
 from conformance import settings as settings_module
 from conformance.cases import Case, Profile, declared_for
 from conformance.client import Client
-from conformance.oracles import ORACLES, Observation
+from conformance.oracles import ORACLES
 from conformance.probe import Probe
 from conformance.results import Declared, Observed, Result, decide_outcome
 from conformance.secrets import scrub
 from conformance.settings import Settings
 from conformance.targets import Target
+from conformance.vocabulary import Observation
 
 
 def load_settings(path: Path) -> Settings:

@@ -45,7 +45,7 @@ class Session:
         self.is_worker = worker is not None
         names = [n.strip() for arg in opt.target for n in arg.split(",") if n.strip()]
         try:
-            self.cases, self.profiles = cases.load_all(self.cases_dir, set(oracles.ORACLES))
+            self.cases, self.profiles = cases.load_all(self.cases_dir, oracles.ORACLES)
             self.targets = targets.resolve(names, self.cases_dir / "targets")
             apply_overrides(self.targets, opt)
             self.keys = {t.name: t.api_key(required=self.mode != "replay") for t in self.targets}
