@@ -48,9 +48,10 @@ def test_a_partial_file_keeps_the_other_defaults(tmp_path: Path) -> None:
 
 
 def test_one_credential_list_and_one_placeholder() -> None:
-    from conformance import capture, client, recording
+    from conformance import client, recording, shapes
+    from conformance.capture import proxy
 
-    for module in (client, recording, capture):  # each uses the one list
+    for module in (client, recording, shapes, proxy):  # each uses the one list
         assert module.CREDENTIAL_HEADERS is secrets.CREDENTIAL_HEADERS, module.__name__
     assert secrets.redact_headers({"Authorization": "Bearer sk-1", "X-Api-Key": "sk-2"}) == {
         "authorization": f"Bearer {secrets.PLACEHOLDER}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance import wire
+from conformance import bisection, shapes, wire
 from conformance.oracles.base import POSITIVE, failure, oracle
 from conformance.probe import Probe
 from conformance.vocabulary import Observation, Observed
@@ -29,25 +29,23 @@ def client_shape(p: Probe, case: Any) -> Observation:
     away without one field. When refused, the shape is bisected (one header, beta value,
     query or top-level key dropped at a time) and the evidence names the culprit.
     """
-    from conformance import capture
-
-    shape_file = capture.shape_path(case.params["shape"], case.file)
-    shape = capture.load_shape(shape_file)
+    shape_file = shapes.shape_path(case.params["shape"], case.file)
+    shape = shapes.load_shape(shape_file)
     limit = case.params.get("max_tokens", p.settings.max_tokens)
-    req = capture.shape_to_request(shape, p.model, max_tokens=limit, extra_body=p.extra_body)
+    req = shapes.shape_to_request(shape, p.model, max_tokens=limit, extra_body=p.extra_body)
     who = f"{shape['client']} {shape['version']} {shape['turn']}"
     evidence: dict[str, Any] = {
         "shape": case.params["shape"],
         "client": who,
         "captured": shape.get("captured"),
-        "betas": capture.betas_of(req.headers),
+        "betas": shapes.betas_of(req.headers),
         "body_keys": list(req.body) if isinstance(req.body, dict) else [],
         "body_bytes": (shape.get("summary") or {}).get("body_bytes"),
         "auth": req.auth,
         "path": req.url_path,
         "changes": req.changes,
     }
-    ex = capture.send_shape(p, "shape", req)
+    ex = shapes.send_shape(p, "shape", req)
     if ex.ok:
         found = wire.with_sdk(ex, wire.answer_violations(ex, req.body), evidence)
         return wire.judge(f"{who} accepted", found, evidence)
@@ -55,8 +53,8 @@ def client_shape(p: Probe, case: Any) -> Observation:
         return Observation(Observed.ERROR, f"{who}: {ex.error}", evidence)
     refused = failure(ex, who) or Observation(Observed.ERROR, f"{who}: {ex.status}")
     hint = f"{ex.error_message() or ''} {ex.raw[:400].decode('utf-8', 'replace')}"
-    found = capture.bisect(
-        lambda label, r: capture.send_shape(p, label, r),
+    found = bisection.bisect(
+        lambda label, r: shapes.send_shape(p, label, r),
         req,
         hint=hint,
         budget=case.params.get("bisect_budget", p.settings.clients.bisect_budget),
