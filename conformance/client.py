@@ -15,100 +15,17 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpcore
 import httpx
 
 from conformance import sse
 from conformance.secrets import CREDENTIAL_HEADERS, PLACEHOLDER
 from conformance.settings import Limits
-
-# The deadline of the request this thread has on the wire (time.monotonic()), or None.
-_deadline = threading.local()
-
-
-def _bounded(timeout: float | None) -> float | None:
-    """``timeout`` for one socket operation, cut to what is left until the deadline."""
-    deadline = getattr(_deadline, "at", None)
-    if deadline is None:
-        return timeout
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise httpcore.ReadTimeout("total timeout reached")
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _bounded(timeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _bounded(timeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.NetworkStream:
-        return _DeadlineStream(
-            self._inner.start_tls(ssl_context, server_hostname, _bounded(timeout))
-        )
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    """Wraps httpcore's socket backend so every operation honours the request's deadline."""
-
-    def __init__(self, inner: httpcore.NetworkBackend) -> None:
-        self._inner = inner
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.NetworkStream:
-        return _DeadlineStream(
-            self._inner.connect_tcp(host, port, _bounded(timeout), local_address, socket_options)
-        )
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Any = None
-    ) -> httpcore.NetworkStream:
-        return _DeadlineStream(
-            self._inner.connect_unix_socket(path, _bounded(timeout), socket_options)
-        )
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
-def _bound_by_deadline(client: httpx.Client) -> bool:
-    """Put the deadline backend under each connection pool of ``client`` (its transport and
-    any proxy mounts from the environment). httpx has no public hook for this; with another
-    httpx the pools are left alone and the per-chunk check in ``Client._once`` still cuts
-    a trickling body."""
-    done = False
-    for transport in [client._transport, *client._mounts.values()]:
-        pool = getattr(transport, "_pool", None)
-        backend = getattr(pool, "_network_backend", None)
-        if backend is not None and not isinstance(backend, _DeadlineBackend):
-            pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
-            done = True
-    return done
+from conformance.transport import bound_by_deadline, deadline
 
 
 @dataclass
@@ -285,7 +202,7 @@ class Client:
         self.host = urlsplit(self.base_url).netloc.rpartition("@")[2]  # for messages
         timeout = httpx.Timeout(self.limits.read_timeout, connect=self.limits.connect_timeout)
         self._http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
-        _bound_by_deadline(self._http)
+        bound_by_deadline(self._http)
         self.requests = 0
         # Replay serves recorded answers instantly; waiting out a recorded retry-after again
         # would only slow it down. The plugin swaps this for a no-op in replay mode.
@@ -362,7 +279,7 @@ class Client:
         total = self.limits.total_timeout
         cut_by_time = f"total timeout: response not finished after {total:g}s; cut"
         started = time.monotonic()
-        _deadline.at = started + total
+        deadline.at = started + total
         try:
             with self._http.stream(method, url, headers=headers, content=content) as resp:
                 ex.status = resp.status_code
@@ -404,7 +321,7 @@ class Client:
             ex.error = self._scrub_text(f"transport: {type(exc).__name__}: {exc} ({self.host})")
             ex.error = ex.error[:300]
         finally:
-            _deadline.at = None
+            deadline.at = None
         if ex.error or ex.status is None:
             return
         if ex.is_stream:

@@ -12,13 +12,14 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
+from loopback import Loopback
 
 from conformance import bisection, capture, protocol, secrets, settings, shapes, sse
 from conformance.cases import Case
@@ -127,13 +128,11 @@ class Stub:
                     self.wfile.write(b"0\r\n\r\n")
                 self.wfile.flush()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = Loopback(Handler).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.server.base_url
 
     def verdict(self, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, str]:
         betas = [b.strip() for b in headers.get("anthropic-beta", "").split(",")]
@@ -148,8 +147,7 @@ class Stub:
         return 200, ""
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 @pytest.fixture
