@@ -7,8 +7,9 @@ Where each concept lives, in layers; a module imports only from its own layer or
 0. base, importing nothing else of the package: ``yamlfile`` (YAML with line numbers, so
    errors name file:line), ``secrets`` (the one credential-header list, the one placeholder,
    scrubbing), ``settings`` (typed ``cases/settings.yaml``, defaults written once),
-   ``vocabulary`` (observed / declared / outcome, ``Observation``), ``hookspecs`` (the hooks
-   a conftest may implement: ``pytest_conformance_result``, ``pytest_conformance_report``).
+   ``vocabulary`` (observed / declared / outcome, ``Observation``), ``filler`` (neutral filler
+   text), ``hookspecs`` (the hooks a conftest may implement: ``pytest_conformance_result``,
+   ``pytest_conformance_report``).
 1. inputs and transport pieces: ``cases`` (case files, params checked against each oracle's
    schema), ``targets``, ``sse`` (stream parsing and grammar), ``limits`` (rate limits shared
    by xdist workers), ``transport`` (the per-request deadline below httpx), ``sdk`` (does
@@ -17,7 +18,7 @@ Where each concept lives, in layers; a module imports only from its own layer or
    from the pinned SDK, error envelope, stream checks).
 3. one answer and its storage: ``wire`` (the wire verdict on one answer), ``results``
    (result records, results.json), ``recording`` (cassettes).
-4. requests: ``probe`` (bodies, nonces, filler), ``shapes`` (captured client request
+4. requests: ``probe`` (bodies, nonces), ``shapes`` (captured client request
    shapes, sent again).
 5. verdicts: ``oracles`` (a package: one registry, one module per family, protocol checks
    registered like oracles), ``bisection`` (which field a refused shape fails on).

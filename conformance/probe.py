@@ -17,78 +17,16 @@ from typing import Any
 
 from conformance import wire
 from conformance.client import Client, Exchange, prompt_tokens
+from conformance.filler import filler
 from conformance.settings import Settings
 
 PLACEHOLDER = re.compile(r"\{\{([A-Z_]+[0-9]*)\}\}")
-# Plain, neutral words for filler text: the size matters, not the meaning.
-WORDS = [
-    "river",
-    "stone",
-    "garden",
-    "window",
-    "paper",
-    "orange",
-    "market",
-    "winter",
-    "bridge",
-    "candle",
-    "forest",
-    "silver",
-    "harbor",
-    "pencil",
-    "meadow",
-    "ladder",
-    "cotton",
-    "valley",
-    "mirror",
-    "copper",
-    "basket",
-    "island",
-    "lantern",
-    "marble",
-    "engine",
-    "feather",
-    "castle",
-    "pillow",
-    "rocket",
-    "saddle",
-    "ticket",
-    "violin",
-    "wagon",
-    "anchor",
-    "blanket",
-    "button",
-    "cabin",
-    "canyon",
-    "carpet",
-    "circle",
-    "clover",
-    "desert",
-    "engine",
-    "fabric",
-    "falcon",
-    "fountain",
-    "glacier",
-    "hammer",
-    "helmet",
-    "jacket",
-    "kettle",
-    "ribbon",
-]
 
 
 def nonce(case_id: str, label: str) -> str:
     """An unguessable but deterministic code such as ``ZQ4KD7PX``."""
     digest = hashlib.sha256(f"{case_id}/{label}".encode()).digest()
     return "ZQ" + base64.b32encode(digest).decode()[:6]
-
-
-def filler(case_id: str, words: int) -> str:
-    digest = hashlib.sha256(case_id.encode()).digest()
-    out = []
-    for i in range(words):
-        out.append(WORDS[(digest[i % len(digest)] + i * 7) % len(WORDS)])
-    return " ".join(out) + "."
 
 
 def png(rgb: tuple[int, int, int], size: int = 16) -> str:

@@ -12,7 +12,6 @@ from a captured request (the capture tool, ``conformance.capture``, calls it);
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import re
 import urllib.parse
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.probe import WORDS
+from conformance.filler import neutral_filler
 from conformance.secrets import CREDENTIAL_HEADERS
 
 # Request headers whose values are credentials: recorded as a name (and auth scheme) only.
@@ -74,36 +73,6 @@ KEEP_KEYS = frozenset(
     }
 )
 BILLING = re.compile(r"^x-anthropic-billing-header:")
-FILLER_WORDS = tuple(dict.fromkeys(WORDS))
-
-
-def neutral_filler(length: int, seed: str = "") -> str:
-    """Plain words (from :data:`conformance.probe.WORDS`), exactly ``length`` characters.
-
-    Stands in for a client's own text: same size, none of its words. The last gap is padded
-    with periods so the length is exact and every word is whole.
-    """
-    if length <= 0:
-        return ""
-    digest = hashlib.sha256(seed.encode()).digest()
-    out: list[str] = []
-    used = 0
-    i = 0
-    while True:
-        word = FILLER_WORDS[(digest[i % len(digest)] + i * 7) % len(FILLER_WORDS)]
-        need = len(word) + (1 if out else 0)
-        if used + need > length:
-            break
-        out.append(word)
-        used += need
-        i += 1
-    text = " ".join(out)
-    return text + "." * (length - len(text))
-
-
-def is_filler(text: str) -> bool:
-    """True if ``text`` is made only of filler words, spaces and periods."""
-    return all(piece in FILLER_WORDS for piece in re.split(r"[ .]+", text) if piece)
 
 
 def neutral_id(text: str) -> str:

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from loopback import Loopback
 
-from conformance import bisection, capture, protocol, secrets, settings, shapes, sse
+from conformance import bisection, capture, filler, protocol, secrets, settings, shapes, sse
 from conformance.cases import Case
 from conformance.client import Client
 from conformance.oracles import ORACLES
@@ -383,7 +383,7 @@ def test_extract_shape_keeps_structure_and_sizes_but_no_prose() -> None:
         if isinstance(orig, str):
             assert len(orig) == len(kept)  # sizes are facts
             if " " in orig and not orig.startswith(("x-anthropic", "{")):
-                assert shapes.is_filler(kept), kept
+                assert filler.is_filler(kept), kept
         else:
             assert orig == kept
     text = json.dumps(shape)
@@ -424,9 +424,9 @@ def test_shape_to_request_keeps_a_thinking_budget_valid() -> None:
 
 def test_neutral_filler_is_exact_and_neutral() -> None:
     for n in (1, 5, 17, 300, 5703):
-        text = shapes.neutral_filler(n, f"seed{n}")
-        assert len(text) == n and shapes.is_filler(text)
-    assert not shapes.is_filler("You are an interactive agent")
+        text = filler.neutral_filler(n, f"seed{n}")
+        assert len(text) == n and filler.is_filler(text)
+    assert not filler.is_filler("You are an interactive agent")
 
 
 # --- bisection against a real endpoint ------------------------------------------------------
@@ -546,7 +546,7 @@ def test_committed_shape_has_no_secret_and_no_client_text(path: Path) -> None:
             assert set(found) == {"0"}, f"a hex id left in {path.name}: {found}"
     for value in shapes.walk_strings(req["body"]):
         if len(value) > 40 or " " in value:
-            assert shapes.is_filler(value) or any(p.match(value) for p in STRUCTURAL), (
+            assert filler.is_filler(value) or any(p.match(value) for p in STRUCTURAL), (
                 f"{path.name}: client text kept: {value[:80]!r}"
             )
 

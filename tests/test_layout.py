@@ -2,7 +2,7 @@
 
 Layers, bottom up (the package's ``__init__`` docstring says the same in words):
 
-0. base: ``yamlfile``, ``secrets``, ``settings``, ``vocabulary``, ``hookspecs``
+0. base: ``yamlfile``, ``secrets``, ``settings``, ``vocabulary``, ``hookspecs``, ``filler``
 1. inputs and transport pieces: ``sse``, ``limits``, ``targets``, ``cases``, ``transport``,
    ``sdk``
 2. the wire: ``protocol``, ``client``
@@ -26,7 +26,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "conformance"
 LAYERS: list[set[str]] = [
-    {"conformance", "yamlfile", "secrets", "settings", "vocabulary", "hookspecs"},
+    {"conformance", "yamlfile", "secrets", "settings", "vocabulary", "hookspecs", "filler"},
     {"sse", "limits", "targets", "cases", "transport", "sdk"},
     {"protocol", "client"},
     {"wire", "results", "recording"},
