@@ -6,6 +6,11 @@ Results travel from xdist workers to the controller in ``user_properties`` (JSON
 the controller alone writes ``results.json``, so ``pytest -n auto`` gives one whole file.
 The controller also makes the run's directory of shared request limits (``limits``) and hands
 its path to the workers; SIGTERM is turned into the interruption pytest already handles.
+
+The run's state is one :class:`conformance.session.Session` in ``config.stash[SESSION]``;
+``pytest_sessionfinish`` hands it to :func:`conformance.session.finish`. The hooks of
+``conformance.hookspecs`` are registered here. Nothing of the package beyond that small
+module is imported until ``--target`` is given (start-up time is benchmarked).
 """
 
 from __future__ import annotations
