@@ -108,7 +108,8 @@ def check_params(entry: Any, case: Case, oracle: Any, path: Path) -> None:
     if schema is None:
         return
     params = entry.get("params", LineDict())
-    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(params))
+    validator = getattr(oracle, "params_validator", None) or jsonschema.Draft202012Validator(schema)
+    errors = list(validator.iter_errors(params))
     if not errors:
         return
     err = jsonschema.exceptions.best_match(errors) or errors[0]

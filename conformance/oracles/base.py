@@ -9,6 +9,7 @@ registry of the same kind (:class:`Registry`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,13 @@ class Oracle:
 
     def __call__(self, p: Probe, case: Any) -> Observation:
         return self.fn(p, case)
+
+    @functools.cached_property
+    def params_validator(self) -> Any:
+        """A jsonschema validator of :attr:`params_schema`, made once (case files load often)."""
+        import jsonschema
+
+        return jsonschema.Draft202012Validator(self.params_schema)
 
     @property
     def params_schema(self) -> dict[str, Any]:
