@@ -9,7 +9,7 @@ Layers, bottom up (the package's ``__init__`` docstring says the same in words):
 3. one answer and its storage: ``wire``, ``results``, ``recording``
 4. requests: ``probe``, ``shapes``
 5. verdicts: ``bisection``, ``oracles`` (the package)
-6. one row: ``runner``; the report (``report``, another package's concern)
+6. one row: ``runner``; the report (``report``, ``declarations``: being split elsewhere)
 7. a whole run: ``gate``, ``session``
 8. front ends: ``plugin``, ``__main__``, the capture tool (``capture``)
 
@@ -32,7 +32,7 @@ LAYERS: list[set[str]] = [
     {"wire", "results", "recording"},
     {"probe", "shapes"},
     {"bisection", "oracles"},
-    {"runner", "report"},
+    {"runner", "report", "declarations"},
     {"gate", "session"},
     {"plugin", "__main__", "capture"},
 ]
