@@ -28,10 +28,10 @@ def _err(command: str, message: str) -> None:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     """Merge results files, write the matrix, and gate on regressions if asked."""
+    from conformance import gate
     from conformance.report import (
         ReportInputError,
         declared_matrix,
-        drift,
         load_results_file,
         merge,
         write_report,
@@ -70,12 +70,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if args.fail_on_regression:
             print("no --previous given: nothing to compare, no regression possible")
         return EXIT_OK
-    changes = drift(previous, doc)
-    regressions = [c for c in changes if c["regression"]]
-    improvements = sum(1 for c in changes if c["improvement"])
+    changes = gate.compare(previous, doc)
+    regressions = changes.regressions
     print(
-        f"drift: {len(changes)} changed rows, {len(regressions)} regressions, "
-        f"{improvements} improvements"
+        f"drift: {len(changes.changes)} changed rows, {len(regressions)} regressions, "
+        f"{changes.improvements} improvements"
     )
     for c in regressions:
         before, after = c["before"], c["after"]

@@ -9,12 +9,13 @@ file stops the run with the file, the line and what is wrong.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.results import Declared
-from conformance.yamlfile import InputError, load, plain, validate
+from conformance.vocabulary import Declared
+from conformance.yamlfile import InputError, LineDict, line_of, load, plain, validate
 
 SCHEMAS = Path(__file__).parent / "schemas"
 CASE_SCHEMA = json.loads((SCHEMAS / "case.schema.json").read_text())
@@ -34,7 +35,6 @@ class Case:
     probe: dict[str, Any] = field(default_factory=dict)
     control: dict[str, Any] | None = None
     params: dict[str, Any] = field(default_factory=dict)
-    needs: list[str] = field(default_factory=list)
     why: str = ""
     file: Path | None = None
     line: int = 0
@@ -100,11 +100,46 @@ def load_profiles(profiles_dir: Path) -> dict[str, Profile]:
     return out
 
 
+def check_params(entry: Any, case: Case, oracle: Any, path: Path) -> None:
+    """A case's ``params`` against its oracle's schema; InputError naming file, line, fix."""
+    import jsonschema
+
+    schema = getattr(oracle, "params_schema", None)
+    if schema is None:
+        return
+    params = entry.get("params", LineDict())
+    validator = getattr(oracle, "params_validator", None) or jsonschema.Draft202012Validator(schema)
+    errors = list(validator.iter_errors(params))
+    if not errors:
+        return
+    err = jsonschema.exceptions.best_match(errors) or errors[0]
+    params_line = getattr(entry, "key_lines", {}).get("params", case.line)
+    line = line_of(params, list(err.absolute_path)) or params_line
+    known = ", ".join(sorted(schema["properties"])) or "none"
+    module = getattr(oracle, "module", "") or "conformance.oracles"
+    where = "params" + "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in err.path)
+    extra = [k for k in params if k not in schema["properties"]] if isinstance(params, dict) else []
+    if err.validator in ("additionalProperties", "propertyNames") and extra:
+        line = getattr(params, "key_lines", {}).get(extra[0], line)
+        what = f"unknown param {extra[0]!r}"
+        fix = f"known params of oracle {case.oracle!r}: {known}"
+    else:
+        what = f"{where}: {err.message}"
+        fix = f"see the @oracle({case.oracle!r}, params=...) schema in {module}"
+    if err.validator == "propertyNames" and not extra:
+        what = f"{where}: {err.message} for params.check {params.get('check')!r}"
+    raise InputError(f"{path}:{line}: case {case.id}: {what}; fix: {fix}")
+
+
 def case_files(cases_dir: Path) -> list[Path]:
     return sorted(p for p in cases_dir.glob("*.yaml") if p.name not in NOT_CASE_FILES)
 
 
-def load_file(path: Path, oracle_names: set[str], profiles: dict[str, Profile]) -> list[Case]:
+def load_file(
+    path: Path, oracle_names: Collection[str], profiles: dict[str, Profile]
+) -> list[Case]:
+    """The cases of one file. ``oracle_names`` is the oracle registry (name -> oracle with a
+    ``params_schema``: each case's params are checked against it) or just the names."""
     doc = load(path)
     validate(doc, CASE_SCHEMA, path, "case file")
     out = []
@@ -120,7 +155,6 @@ def load_file(path: Path, oracle_names: set[str], profiles: dict[str, Profile]) 
             probe=plain(entry.get("probe", {})),
             control=plain(entry["control"]) if "control" in entry else None,
             params=plain(entry.get("params", {})),
-            needs=list(entry.get("needs", [])),
             why=entry.get("why", ""),
             file=path,
             line=line,
@@ -131,6 +165,8 @@ def load_file(path: Path, oracle_names: set[str], profiles: dict[str, Profile]) 
                 f"{path}:{entry.key_lines.get('oracle', line)}: case {case.id}: unknown oracle "
                 f"{case.oracle!r}; known oracles: {known}"
             )
+        if isinstance(oracle_names, Mapping):
+            check_params(entry, case, oracle_names[case.oracle], path)
         for prof_name, decl in case.declared.items():
             dline = entry.key_lines.get("declared", line)
             dline = getattr(entry["declared"], "key_lines", {}).get(prof_name, dline)
@@ -154,7 +190,9 @@ def load_file(path: Path, oracle_names: set[str], profiles: dict[str, Profile]) 
     return out
 
 
-def load_all(cases_dir: Path, oracle_names: set[str]) -> tuple[list[Case], dict[str, Profile]]:
+def load_all(
+    cases_dir: Path, oracle_names: Collection[str]
+) -> tuple[list[Case], dict[str, Profile]]:
     """Every case and profile under ``cases_dir``, validated; ids are unique."""
     if not cases_dir.is_dir():
         raise InputError(f"cases directory {cases_dir} does not exist (see --cases-dir)")

@@ -15,119 +15,17 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpcore
 import httpx
 
 from conformance import sse
-
-# Headers that carry credentials: never logged, never stored in evidence or cassettes.
-SECRET_HEADERS = frozenset(
-    {"x-api-key", "authorization", "cookie", "set-cookie", "proxy-authorization"}
-)
-# Where a wrong-but-well-formed key is needed (auth rows), this one is used: it is public.
-WRONG_KEY = "sk-conformance-wrong-key-0000"
-# What a key quoted back by an endpoint becomes (the same placeholder as in cassettes).
-REDACTED = "<redacted>"
-
-
-@dataclass
-class Limits:
-    connect_timeout: float = 10.0
-    read_timeout: float = 120.0
-    total_timeout: float = 300.0
-    max_body_bytes: int = 8 * 1024 * 1024
-    retries: int = 3  # for 408, 429, 529 and 5xx
-    backoff: float = 1.0  # seconds, doubled per retry unless retry-after says otherwise
-    max_backoff: float = 30.0  # longest wait before a retry; a longer retry-after is not waited
-
-
-# The deadline of the request this thread has on the wire (time.monotonic()), or None.
-_deadline = threading.local()
-
-
-def _bounded(timeout: float | None) -> float | None:
-    """``timeout`` for one socket operation, cut to what is left until the deadline."""
-    deadline = getattr(_deadline, "at", None)
-    if deadline is None:
-        return timeout
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise httpcore.ReadTimeout("total timeout reached")
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _bounded(timeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _bounded(timeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.NetworkStream:
-        return _DeadlineStream(
-            self._inner.start_tls(ssl_context, server_hostname, _bounded(timeout))
-        )
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    """Wraps httpcore's socket backend so every operation honours the request's deadline."""
-
-    def __init__(self, inner: httpcore.NetworkBackend) -> None:
-        self._inner = inner
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.NetworkStream:
-        return _DeadlineStream(
-            self._inner.connect_tcp(host, port, _bounded(timeout), local_address, socket_options)
-        )
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Any = None
-    ) -> httpcore.NetworkStream:
-        return _DeadlineStream(
-            self._inner.connect_unix_socket(path, _bounded(timeout), socket_options)
-        )
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
-def _bound_by_deadline(client: httpx.Client) -> bool:
-    """Put the deadline backend under each connection pool of ``client`` (its transport and
-    any proxy mounts from the environment). httpx has no public hook for this; with another
-    httpx the pools are left alone and the per-chunk check in ``Client._once`` still cuts
-    a trickling body."""
-    done = False
-    for transport in [client._transport, *client._mounts.values()]:
-        pool = getattr(transport, "_pool", None)
-        backend = getattr(pool, "_network_backend", None)
-        if backend is not None and not isinstance(backend, _DeadlineBackend):
-            pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
-            done = True
-    return done
+from conformance.secrets import CREDENTIAL_HEADERS, PLACEHOLDER
+from conformance.settings import Limits
+from conformance.transport import bound_by_deadline, deadline
 
 
 @dataclass
@@ -304,7 +202,7 @@ class Client:
         self.host = urlsplit(self.base_url).netloc.rpartition("@")[2]  # for messages
         timeout = httpx.Timeout(self.limits.read_timeout, connect=self.limits.connect_timeout)
         self._http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
-        _bound_by_deadline(self._http)
+        bound_by_deadline(self._http)
         self.requests = 0
         # Replay serves recorded answers instantly; waiting out a recorded retry-after again
         # would only slow it down. The plugin swaps this for a no-op in replay mode.
@@ -347,8 +245,7 @@ class Client:
                 merged.pop(name.lower(), None)
             else:
                 merged[name.lower()] = value
-        shown = {k: v for k, v in merged.items() if k not in SECRET_HEADERS}
-        shown.update({k: "<secret>" for k in merged if k in SECRET_HEADERS})
+        shown = {k: PLACEHOLDER if k in CREDENTIAL_HEADERS else v for k, v in merged.items()}
         ex = Exchange(method, path, shown, body)
         content = json.dumps(body).encode() if body is not None else None
         started = time.monotonic()
@@ -382,14 +279,14 @@ class Client:
         total = self.limits.total_timeout
         cut_by_time = f"total timeout: response not finished after {total:g}s; cut"
         started = time.monotonic()
-        _deadline.at = started + total
+        deadline.at = started + total
         try:
             with self._http.stream(method, url, headers=headers, content=content) as resp:
                 ex.status = resp.status_code
                 ex.headers = {
                     k.lower(): self._scrub_text(v)
                     for k, v in resp.headers.items()
-                    if k.lower() not in SECRET_HEADERS
+                    if k.lower() not in CREDENTIAL_HEADERS
                 }
                 chunks = []
                 size = 0
@@ -424,7 +321,7 @@ class Client:
             ex.error = self._scrub_text(f"transport: {type(exc).__name__}: {exc} ({self.host})")
             ex.error = ex.error[:300]
         finally:
-            _deadline.at = None
+            deadline.at = None
         if ex.error or ex.status is None:
             return
         if ex.is_stream:
@@ -447,12 +344,12 @@ class Client:
     def _scrub_text(self, text: str) -> str:
         """``text`` without this client's key: endpoints quote credentials back."""
         if self.api_key and self.api_key in text:
-            text = text.replace(self.api_key, REDACTED)
+            text = text.replace(self.api_key, PLACEHOLDER)
         return text
 
     def _scrub_bytes(self, data: bytes) -> bytes:
         key = self.api_key.encode() if self.api_key else b""
-        return data.replace(key, REDACTED.encode()) if key and key in data else data
+        return data.replace(key, PLACEHOLDER.encode()) if key and key in data else data
 
     def _retry_delay(self, ex: Exchange, attempt: int) -> float | None:
         """Seconds to wait before retrying ``ex``, or None: not retryable, retries used up,

@@ -15,78 +15,18 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance import wire
 from conformance.client import Client, Exchange, prompt_tokens
+from conformance.filler import filler
+from conformance.settings import Settings
 
 PLACEHOLDER = re.compile(r"\{\{([A-Z_]+[0-9]*)\}\}")
-# Plain, neutral words for filler text: the size matters, not the meaning.
-WORDS = [
-    "river",
-    "stone",
-    "garden",
-    "window",
-    "paper",
-    "orange",
-    "market",
-    "winter",
-    "bridge",
-    "candle",
-    "forest",
-    "silver",
-    "harbor",
-    "pencil",
-    "meadow",
-    "ladder",
-    "cotton",
-    "valley",
-    "mirror",
-    "copper",
-    "basket",
-    "island",
-    "lantern",
-    "marble",
-    "engine",
-    "feather",
-    "castle",
-    "pillow",
-    "rocket",
-    "saddle",
-    "ticket",
-    "violin",
-    "wagon",
-    "anchor",
-    "blanket",
-    "button",
-    "cabin",
-    "canyon",
-    "carpet",
-    "circle",
-    "clover",
-    "desert",
-    "engine",
-    "fabric",
-    "falcon",
-    "fountain",
-    "glacier",
-    "hammer",
-    "helmet",
-    "jacket",
-    "kettle",
-    "ribbon",
-]
 
 
 def nonce(case_id: str, label: str) -> str:
     """An unguessable but deterministic code such as ``ZQ4KD7PX``."""
     digest = hashlib.sha256(f"{case_id}/{label}".encode()).digest()
     return "ZQ" + base64.b32encode(digest).decode()[:6]
-
-
-def filler(case_id: str, words: int) -> str:
-    digest = hashlib.sha256(case_id.encode()).digest()
-    out = []
-    for i in range(words):
-        out.append(WORDS[(digest[i % len(digest)] + i * 7) % len(WORDS)])
-    return " ".join(out) + "."
 
 
 def png(rgb: tuple[int, int, int], size: int = 16) -> str:
@@ -101,19 +41,6 @@ def png(rgb: tuple[int, int, int], size: int = 16) -> str:
     header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
     data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
     return base64.b64encode(data).decode()
-
-
-@dataclass
-class Settings:
-    raw: dict[str, Any]
-
-    def get(self, dotted: str, default: Any = None) -> Any:
-        node: Any = self.raw
-        for part in dotted.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return default
-            node = node[part]
-        return node
 
 
 def _truncate(value: Any, limit: int = 160) -> Any:
@@ -152,9 +79,9 @@ class Probe:
 
     def _placeholder(self, name: str, trial: int) -> str:
         if name == "FILLER":
-            return filler(self.case_id, self.settings.get("token_diff.filler_words", 160))
+            return filler(self.case_id, self.settings.token_diff.filler_words)
         if name == "FILLER_LONG":
-            return filler(self.case_id + "/long", self.settings.get("cache.filler_words", 1400))
+            return filler(self.case_id + "/long", self.settings.cache.filler_words)
         if name.startswith("PNG_"):
             colours = {
                 "PNG_RED": (220, 20, 20),
@@ -170,7 +97,7 @@ class Probe:
         """The base body, the target's extra fields, then each layer; None deletes a key."""
         out: dict[str, Any] = {
             "model": self.model,
-            "max_tokens": self.settings.get("max_tokens", 16),
+            "max_tokens": self.settings.max_tokens,
         }
         out.update(copy.deepcopy(self.extra_body))
         for layer in layers:
@@ -181,7 +108,7 @@ class Probe:
                     out.pop(key, None)
                 else:
                     out[key] = copy.deepcopy(value)
-        out.setdefault("messages", [{"role": "user", "content": self.settings.get("prompt")}])
+        out.setdefault("messages", [{"role": "user", "content": self.settings.prompt}])
         return self.resolve(out, trial)
 
     def send(self, label: str, body: Any, **kwargs: Any) -> Exchange:
@@ -206,7 +133,7 @@ class Probe:
         out = []
         for label, ex in self.exchanges:
             item = {"label": label, "path": ex.path, **ex.summary()}
-            violations = wire_violations(ex)
+            violations = wire.violations(ex)
             if violations:
                 item["protocol"] = violations[:6]
             item["request"] = _truncate(ex.request_body)
@@ -219,18 +146,3 @@ class Probe:
                 item["headers"] = extra
             out.append(item)
         return out
-
-
-def wire_violations(ex: Exchange) -> list[str]:
-    """Protocol problems of one answer (checked on every response the suite receives)."""
-    from conformance import protocol
-
-    if ex.status is None:
-        return []
-    if ex.is_stream:
-        return protocol.check_stream(ex.raw)[0]
-    if not ex.ok:
-        return protocol.check_error(ex.status, ex.json, ex.raw)
-    if ex.path == "/v1/messages" and isinstance(ex.json, dict):
-        return protocol.check_message(ex.json, max_tokens=(ex.request_body or {}).get("max_tokens"))
-    return []

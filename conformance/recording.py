@@ -18,12 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from conformance.client import WRONG_KEY
+from conformance.secrets import CREDENTIAL_HEADERS, scrub_bytes, scrub_header_value, scrub_text
 
-REDACTED = "<redacted>"
 # Request headers whose value decides what a case tests; compared (after scrubbing) in replay.
 MATCHED_HEADERS = ("x-api-key", "authorization", "anthropic-version", "anthropic-beta")
-CREDENTIAL_HEADERS = ("x-api-key", "authorization", "cookie", "proxy-authorization")
 # Response headers that identify an account or a request: dropped before writing.
 DROPPED_RESPONSE_HEADERS = {
     "set-cookie",
@@ -50,26 +48,11 @@ def record_command(target: str, case_id: str) -> str:
     return f"pytest --target {target} --mode record -k '{case_id}[{target}]'"
 
 
-def scrub_value(name: str, value: str) -> str:
-    """Credential header values become a placeholder; the public wrong key stays as it is."""
-    if name.lower() == "authorization":
-        scheme, _, token = value.partition(" ")
-        return value if token == WRONG_KEY else f"{scheme} {REDACTED}"
-    return value if value == WRONG_KEY else REDACTED
-
-
 def _scrub_request(request: Any) -> Any:
     for name in list(request.headers):
         if name.lower() in CREDENTIAL_HEADERS:
-            request.headers[name] = scrub_value(name, request.headers[name])
+            request.headers[name] = scrub_header_value(name, request.headers[name])
     return request
-
-
-def _scrub_str(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
 
 
 def _response_scrubber(secrets: list[str]) -> Any:
@@ -81,20 +64,16 @@ def _response_scrubber(secrets: list[str]) -> Any:
             else:  # a gateway may quote the key back in a header of its own
                 values = headers[name]
                 scrubbed = [
-                    _scrub_str(str(v), secrets)
+                    scrub_text(str(v), secrets)
                     for v in (values if isinstance(values, list) else [values])
                 ]
                 headers[name] = scrubbed if isinstance(values, list) else scrubbed[0]
         body = response.get("body", {})
         data = body.get("string")
-        if isinstance(data, (bytes, str)):
-            for secret in secrets:
-                if secret:
-                    data = data.replace(
-                        secret.encode() if isinstance(data, bytes) else secret,
-                        REDACTED.encode() if isinstance(data, bytes) else REDACTED,
-                    )
-            body["string"] = data
+        if isinstance(data, bytes):
+            body["string"] = scrub_bytes(data, secrets)
+        elif isinstance(data, str):
+            body["string"] = scrub_text(data, secrets)
         return response
 
     return scrub
@@ -126,8 +105,8 @@ def _match_body(r1: Any, r2: Any) -> None:
 def _match_headers(r1: Any, r2: Any) -> None:
     for name in MATCHED_HEADERS:
         v1, v2 = r1.headers.get(name), r2.headers.get(name)
-        v1 = scrub_value(name, v1) if v1 and name in CREDENTIAL_HEADERS else v1
-        v2 = scrub_value(name, v2) if v2 and name in CREDENTIAL_HEADERS else v2
+        v1 = scrub_header_value(name, v1) if v1 and name in CREDENTIAL_HEADERS else v1
+        v2 = scrub_header_value(name, v2) if v2 and name in CREDENTIAL_HEADERS else v2
         if v1 != v2:
             raise AssertionError(f"header {name} differs: {v1!r} != {v2!r}")
 

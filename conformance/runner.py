@@ -7,67 +7,31 @@ the run goes on.
 
 from __future__ import annotations
 
-import logging
 import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from conformance import recording
+from conformance import settings as settings_module
 from conformance.cases import Case, Profile, declared_for
-from conformance.client import Client, Limits
-from conformance.oracles import ORACLES, Observation
-from conformance.probe import Probe, Settings
+from conformance.client import Client
+from conformance.oracles import ORACLES
+from conformance.probe import Probe
 from conformance.results import Declared, Observed, Result, decide_outcome
+from conformance.secrets import scrub
+from conformance.settings import Settings
 from conformance.targets import Target
-from conformance.yamlfile import InputError, load, plain
-
-# Each limit of settings.yaml: (smallest value allowed, whether it must be a whole number).
-LIMIT_RULES = {
-    "connect_timeout": (0.001, False),
-    "read_timeout": (0.001, False),
-    "total_timeout": (0.001, False),
-    "max_body_bytes": (1, True),
-    "retries": (0, True),
-    "backoff": (0, False),
-    "max_backoff": (0, False),
-}
+from conformance.vocabulary import Observation
 
 
 def load_settings(path: Path) -> Settings:
-    """settings.yaml; a bad ``limits`` block is an InputError naming the file and line."""
-    if not path.exists():
-        return Settings({})
-    doc = load(path)
-    if doc is None:
-        doc = {}
-    if not isinstance(doc, dict):
-        raise InputError(f"{path}:1: settings must be a mapping of names to values")
-    check_limits(doc.get("limits"), path, getattr(doc, "key_lines", {}).get("limits", 1))
-    return Settings(plain(doc))
-
-
-def check_limits(lim: Any, path: Path | str = "settings", line: int = 0) -> Limits:
-    """The Limits a settings ``limits`` block describes; InputError for a bad one."""
-    if lim is None:
-        return Limits()
-    if not isinstance(lim, dict):
-        raise InputError(f"{path}:{line}: limits must be a mapping, e.g. limits: {{retries: 3}}")
-    for key, value in lim.items():
-        where = f"{path}:{getattr(lim, 'key_lines', {}).get(key, line)}: limits.{key}"
-        if key not in LIMIT_RULES:
-            raise InputError(f"{where}: unknown limit; known: {', '.join(LIMIT_RULES)}")
-        low, whole = LIMIT_RULES[key]
-        kind = int if whole else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kind) or value < low:
-            what = "a whole number" if whole else "a number of seconds"
-            raise InputError(f"{where}: {value!r} is not {what} >= {low:g}")
-    return Limits(**lim)
+    """settings.yaml, validated (see :mod:`conformance.settings`)."""
+    return settings_module.load(path)
 
 
 def make_client(target: Target, settings: Settings, api_key: str | None, **kwargs: Any) -> Client:
-    limits = check_limits(settings.get("limits"))
+    limits = settings.limits
     return Client(
         target.base_url,
         auth_style=target.auth,
@@ -144,49 +108,6 @@ def run_case(
         input_tokens=client.input_tokens - before[1],
         output_tokens=client.output_tokens - before[2],
     )
-
-
-def scrub(value: Any, secrets: list[str]) -> Any:
-    """``value`` with each secret replaced by the cassettes' placeholder, in every string."""
-    if isinstance(value, str):
-        for secret in secrets:
-            if secret:
-                value = value.replace(secret, recording.REDACTED)
-        return value
-    if isinstance(value, dict):
-        return {k: scrub(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub(v, secrets) for v in value]
-    return value
-
-
-def redact_logs(secrets: list[str]) -> Callable[[], None]:
-    """Scrub ``secrets`` from every log record this process creates from now on; returns
-    the function that undoes it.
-
-    httpcore's debug trace and vcrpy's recording log print whole responses, and an endpoint
-    may quote the key back in them; with ``--log-level=DEBUG`` pytest would show them. A
-    record factory sees each record before any handler (pytest's capture, live logs, a log
-    file), so none of them can print the key.
-    """
-    secrets = [s for s in secrets if s]
-    previous = logging.getLogRecordFactory()
-    if not secrets:
-        return lambda: None
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
-        message = record.getMessage()
-        clean = scrub(message, secrets)
-        if clean != message:
-            record.msg, record.args = clean, ()
-        if record.exc_info:
-            text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text = scrub(text, secrets)
-        return record
-
-    logging.setLogRecordFactory(factory)
-    return lambda: logging.setLogRecordFactory(previous)
 
 
 def describe(result: Result) -> str:

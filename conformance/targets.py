@@ -32,7 +32,6 @@ class Target:
     headers: dict[str, str] = field(default_factory=dict)
     concurrency: int | None = None  # requests in flight at once (None: no limit)
     requests_per_minute: int | None = None
-    features: dict[str, bool] = field(default_factory=dict)  # count_tokens, models, ...
     notes: str = ""
     path: Path | None = None
 
@@ -73,7 +72,6 @@ def load_target(path: Path) -> Target:
         headers={k.lower(): v for k, v in doc.get("headers", {}).items()},
         concurrency=doc.get("concurrency"),
         requests_per_minute=doc.get("requests_per_minute"),
-        features=doc.get("features", {}),
         notes=doc.get("notes", ""),
         path=path,
     )

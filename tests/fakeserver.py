@@ -30,8 +30,10 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from loopback import Loopback, url
 
 FAKE_KEY = "sk-fake-test-key-123"
 MODEL = "fake-model-1"
@@ -241,8 +243,7 @@ class FakeAnthropic:
         self._seen_bodies: dict[bytes, int] = {}
         self.in_flight = 0  # requests being answered right now
         self.max_in_flight = 0  # the most answered at once
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._loop: Loopback | None = None
 
     # lifecycle
 
@@ -252,18 +253,13 @@ class FakeAnthropic:
         class Handler(_Handler):
             server_app = app
 
-        self._httpd = _Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )  # a short poll interval: stop() waits for the loop to notice
-        self._thread.start()
+        self._loop = Loopback(Handler).start()
         return self
 
     def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
 
     def __enter__(self) -> FakeAnthropic:
         return self.start()
@@ -273,12 +269,12 @@ class FakeAnthropic:
 
     @property
     def port(self) -> int:
-        assert self._httpd is not None, "server not started"
-        return self._httpd.server_address[1]
+        assert self._loop is not None, "server not started"
+        return self._loop.port
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return url(self.port)
 
     def wait_for_requests(self, n: int, timeout: float = 30.0) -> bool:
         with self.received:
@@ -1048,11 +1044,6 @@ def validate_pairing(messages: list[dict[str, Any]]) -> None:
 
 
 # --- HTTP plumbing ------------------------------------------------------------------------
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # a "slow" answer must not hold up stop()
 
 
 class _Handler(BaseHTTPRequestHandler):

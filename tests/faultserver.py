@@ -27,6 +27,8 @@ import threading
 import time
 from typing import Any
 
+from loopback import url
+
 BEHAVIOURS = frozenset(
     {
         "hang",
@@ -116,7 +118,7 @@ class FaultServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return url(self.port)
 
     # blackhole: connections the server never accepts fill its queue; the next SYN is dropped
 

@@ -52,7 +52,7 @@ SEED_FILES = {"headers.yaml", "fields.yaml", "tools.yaml", "tool_choice.yaml", "
 
 
 def load_repo() -> list[cases.Case]:
-    return cases.load_all(REPO / "cases", set(oracles.ORACLES))[0]
+    return cases.load_all(REPO / "cases", oracles.ORACLES)[0]
 
 
 def test_seed_table_has_47_rows_and_5_variants() -> None:
@@ -133,6 +133,12 @@ BROKEN: dict[str, tuple[dict[str, str], str, int, list[str]]] = {
         {"bad.yaml": GOOD_ROW + "  - id: test.second\n    row: second\n    oracle: max_token\n"},
         "bad.yaml", 10, ["unknown oracle 'max_token'", "known oracles: ", "max_tokens"],
     ),
+    "params typo": (  # each oracle's params schema, checked at load, not at run time
+        {"bad.yaml": GOOD_ROW + "  - id: test.second\n    row: second\n    oracle: echo\n"
+                                "    params:\n      trails: 3\n"},
+        "bad.yaml", 12, ["case test.second: unknown param 'trails'",
+                         "fix: known params of oracle 'echo': trials"],
+    ),
     "duplicate id across files": (
         {"a.yaml": GOOD_ROW, "b.yaml": "\n\n" + GOOD_ROW},
         "b.yaml", 5, ["duplicate case id 'test.first'", "first at ", "a.yaml:3"],
@@ -171,7 +177,7 @@ def test_broken_case_file_names_file_line_and_fix(suite: Any, name: str) -> None
     files, culprit, line, phrases = BROKEN[name]
     cases_dir = broken_cases_dir(suite, files)
     with pytest.raises(InputError) as caught:
-        cases.load_all(cases_dir, set(oracles.ORACLES))
+        cases.load_all(cases_dir, oracles.ORACLES)
     message = str(caught.value)
     assert message.startswith(f"{cases_dir / culprit}:{line}:"), message
     for phrase in phrases:
@@ -200,7 +206,7 @@ def test_profile_that_implies_an_unknown_profile(suite: Any) -> None:
         "name: acme\nsource: {url: 'https://example.invalid', read: today}\nimplies: nobody\n"
     )
     with pytest.raises(InputError, match=r"acme\.yaml: implies unknown profile 'nobody'"):
-        cases.load_all(cases_dir, set(oracles.ORACLES))
+        cases.load_all(cases_dir, oracles.ORACLES)
 
 
 def test_profile_named_unlike_its_file(suite: Any) -> None:
@@ -209,12 +215,12 @@ def test_profile_named_unlike_its_file(suite: Any) -> None:
         "name: other\nsource: {url: 'https://example.invalid', read: today}\n"
     )
     with pytest.raises(InputError, match=r"acme\.yaml:1: profile name 'other' must match"):
-        cases.load_all(cases_dir, set(oracles.ORACLES))
+        cases.load_all(cases_dir, oracles.ORACLES)
 
 
 def test_a_missing_cases_dir_says_which_option_sets_it(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"does not exist \(see --cases-dir\)"):
-        cases.load_all(tmp_path / "nowhere", set(oracles.ORACLES))
+        cases.load_all(tmp_path / "nowhere", oracles.ORACLES)
 
 
 def test_yaml_line_numbers_survive_merge_keys(suite: Any) -> None:
@@ -236,6 +242,6 @@ def test_yaml_line_numbers_survive_merge_keys(suite: Any) -> None:
         """
     )
     cases_dir = broken_cases_dir(suite, {"ok.yaml": text})
-    loaded = cases.load_all(cases_dir, set(oracles.ORACLES))[0]
+    loaded = cases.load_all(cases_dir, oracles.ORACLES)[0]
     assert [(c.id, c.line) for c in loaded] == [("test.first", 3), ("test.second", 7)]
     assert loaded[1].probe == {"max_tokens": 5, "stream": True}

@@ -12,19 +12,20 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
+from loopback import Loopback
 
-from conformance import capture, protocol, sse
+from conformance import bisection, capture, filler, protocol, secrets, settings, shapes, sse
 from conformance.cases import Case
 from conformance.client import Client
 from conformance.oracles import ORACLES
-from conformance.probe import Probe, Settings
+from conformance.probe import Probe
 from conformance.results import Observed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,13 +128,11 @@ class Stub:
                     self.wfile.write(b"0\r\n\r\n")
                 self.wfile.flush()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = Loopback(Handler).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.server.base_url
 
     def verdict(self, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, str]:
         betas = [b.strip() for b in headers.get("anthropic-beta", "").split(",")]
@@ -148,8 +147,7 @@ class Stub:
         return 200, ""
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 @pytest.fixture
@@ -234,7 +232,7 @@ def cc_like_record() -> dict[str, Any]:
         "method": "POST",
         "path": "/v1/messages",
         "query": [["beta", "true"]],
-        "headers": capture.redact_headers({**CC_LIKE_HEADERS, "x-api-key": CLIENT_KEY}),
+        "headers": secrets.redact_headers({**CC_LIKE_HEADERS, "x-api-key": CLIENT_KEY}),
         "body": CC_LIKE_BODY,
         "body_bytes": len(json.dumps(CC_LIKE_BODY)),
     }
@@ -271,8 +269,8 @@ def test_proxy_records_without_secrets_and_forwards(
     record = answered_record(proxy)
     log = proxy.log.read_text()
     assert CLIENT_KEY not in log and UPSTREAM_KEY not in log and "s=abc" not in log
-    assert record["headers"]["x-api-key"] == capture.REDACTED
-    assert record["headers"]["cookie"] == capture.REDACTED
+    assert record["headers"]["x-api-key"] == secrets.PLACEHOLDER
+    assert record["headers"]["cookie"] == secrets.PLACEHOLDER
     assert record["query"] == [["beta", "true"]]
     assert record["body"] == body
     assert record["response"]["status"] == 200
@@ -284,7 +282,7 @@ def test_proxy_keeps_bearer_scheme_only(stub: Stub, proxy: capture.CaptureProxy)
         proxy.url + "/v1/messages", json=body, headers={"authorization": f"Bearer {CLIENT_KEY}"}
     )
     (record,) = capture.read_log(proxy.log)
-    assert record["headers"]["authorization"] == f"Bearer {capture.REDACTED}"
+    assert record["headers"]["authorization"] == f"Bearer {secrets.PLACEHOLDER}"
     assert stub.seen[-1]["headers"]["authorization"] == f"Bearer {UPSTREAM_KEY}"
     assert CLIENT_KEY not in proxy.log.read_text()
 
@@ -353,7 +351,7 @@ def test_canned_tool_use_answers_once_and_conforms(
 
 
 def test_extract_shape_keeps_structure_and_sizes_but_no_prose() -> None:
-    shape = capture.extract_shape(cc_like_record(), turn="first")
+    shape = shapes.extract_shape(cc_like_record(), turn="first")
     assert (shape["client"], shape["version"], shape["captured"]) == (
         "claude-code",
         "9.9.9",
@@ -385,7 +383,7 @@ def test_extract_shape_keeps_structure_and_sizes_but_no_prose() -> None:
         if isinstance(orig, str):
             assert len(orig) == len(kept)  # sizes are facts
             if " " in orig and not orig.startswith(("x-anthropic", "{")):
-                assert capture.is_filler(kept), kept
+                assert filler.is_filler(kept), kept
         else:
             assert orig == kept
     text = json.dumps(shape)
@@ -401,12 +399,12 @@ def test_extract_shape_keeps_structure_and_sizes_but_no_prose() -> None:
 
 
 def test_shape_round_trips_to_a_request(tmp_path: Path) -> None:
-    shape = capture.extract_shape(cc_like_record(), turn="first")
-    path = capture.write_shape(shape, tmp_path)
+    shape = shapes.extract_shape(cc_like_record(), turn="first")
+    path = shapes.write_shape(shape, tmp_path)
     assert path.name == "claude-code-9.9.9-first.json"
-    loaded = capture.load_shape(path)
+    loaded = shapes.load_shape(path)
     assert loaded == shape
-    req = capture.shape_to_request(loaded, "target-model", max_tokens=16)
+    req = shapes.shape_to_request(loaded, "target-model", max_tokens=16)
     assert req.body["model"] == "target-model" and req.body["max_tokens"] == 16
     assert req.body["stream"] is True
     assert req.url_path == "/v1/messages?beta=true" and req.auth == "x-api-key"
@@ -417,18 +415,18 @@ def test_shape_round_trips_to_a_request(tmp_path: Path) -> None:
 
 
 def test_shape_to_request_keeps_a_thinking_budget_valid() -> None:
-    shape = capture.extract_shape(cc_like_record(), turn="first")
+    shape = shapes.extract_shape(cc_like_record(), turn="first")
     shape["request"]["body"]["thinking"] = {"type": "enabled", "budget_tokens": 16000}
-    req = capture.shape_to_request(shape, "m", max_tokens=16)
+    req = shapes.shape_to_request(shape, "m", max_tokens=16)
     assert req.body["thinking"]["budget_tokens"] == 1024
     assert req.body["max_tokens"] > 1024
 
 
 def test_neutral_filler_is_exact_and_neutral() -> None:
     for n in (1, 5, 17, 300, 5703):
-        text = capture.neutral_filler(n, f"seed{n}")
-        assert len(text) == n and capture.is_filler(text)
-    assert not capture.is_filler("You are an interactive agent")
+        text = filler.neutral_filler(n, f"seed{n}")
+        assert len(text) == n and filler.is_filler(text)
+    assert not filler.is_filler("You are an interactive agent")
 
 
 # --- bisection against a real endpoint ------------------------------------------------------
@@ -442,15 +440,15 @@ def shape_probe(stub: Stub) -> Probe:
         default_headers={"anthropic-version": "2023-06-01"},
     )
     client.limits.retries = 0
-    return Probe("clients.test", "stub-model", {}, client, Settings({"max_tokens": 16}))
+    return Probe("clients.test", "stub-model", {}, client, settings.from_dict({"max_tokens": 16}))
 
 
-def run_bisect(stub: Stub) -> capture.Bisection:
+def run_bisect(stub: Stub) -> bisection.Bisection:
     p = shape_probe(stub)
-    req = capture.shape_to_request(capture.extract_shape(cc_like_record(), turn="first"), "m")
-    first = capture.send_shape(p, "shape", req)
+    req = shapes.shape_to_request(shapes.extract_shape(cc_like_record(), turn="first"), "m")
+    first = shapes.send_shape(p, "shape", req)
     assert not first.ok
-    return capture.bisect(lambda label, r: capture.send_shape(p, label, r), req)
+    return bisection.bisect(lambda label, r: shapes.send_shape(p, label, r), req)
 
 
 def test_bisect_names_the_rejected_beta(stub: Stub) -> None:
@@ -475,8 +473,8 @@ def test_bisect_finds_two_fields_each_refused(stub: Stub) -> None:
 
 
 def write_case_shape(tmp_path: Path) -> Case:
-    shape = capture.extract_shape(cc_like_record(), turn="first")
-    capture.write_shape(shape, tmp_path / "shapes")
+    shape = shapes.extract_shape(cc_like_record(), turn="first")
+    shapes.write_shape(shape, tmp_path / "shapes")
     return Case(
         id="clients.test",
         table="Client readiness",
@@ -526,29 +524,29 @@ STRUCTURAL = (
 
 
 def test_there_are_shapes_for_claude_code_and_the_sdk() -> None:
-    clients = {capture.load_shape(p)["client"] for p in SHAPES}
+    clients = {shapes.load_shape(p)["client"] for p in SHAPES}
     assert {"claude-code", "sdk-python"} <= clients
 
 
 @pytest.mark.parametrize("path", SHAPES, ids=[p.name for p in SHAPES])
 def test_committed_shape_has_no_secret_and_no_client_text(path: Path) -> None:
-    shape = capture.load_shape(path)
+    shape = shapes.load_shape(path)
     assert shape["client"] and shape["version"] and re.match(r"\d{4}-\d\d-\d\d", shape["captured"])
-    assert path.name == capture.shape_filename(shape)
+    assert path.name == shapes.shape_filename(shape)
     req = shape["request"]
-    assert not set(req["headers"]) & capture.SECRET_HEADERS
+    assert not set(req["headers"]) & secrets.CREDENTIAL_HEADERS
     text = path.read_text()
-    assert "sk-" not in text and capture.REDACTED not in text
+    assert "sk-" not in text and secrets.PLACEHOLDER not in text
     for needle in ("/root", "/home/", "/tmp/", "/Users/"):
         assert needle not in text, f"a per-machine path in {path.name}"
-    for found in capture.UUID.findall(text):
+    for found in shapes.UUID.findall(text):
         assert set(found) <= set("0-48"), f"an id left in {path.name}: {found}"
-    for value in [*capture.walk_strings(req["body"]), *req["headers"].values()]:
-        for found in capture.LONG_HEX.findall(value):
+    for value in [*shapes.walk_strings(req["body"]), *req["headers"].values()]:
+        for found in shapes.LONG_HEX.findall(value):
             assert set(found) == {"0"}, f"a hex id left in {path.name}: {found}"
-    for value in capture.walk_strings(req["body"]):
+    for value in shapes.walk_strings(req["body"]):
         if len(value) > 40 or " " in value:
-            assert capture.is_filler(value) or any(p.match(value) for p in STRUCTURAL), (
+            assert filler.is_filler(value) or any(p.match(value) for p in STRUCTURAL), (
                 f"{path.name}: client text kept: {value[:80]!r}"
             )
 
@@ -557,7 +555,7 @@ def test_every_client_case_names_an_existing_shape_of_its_version() -> None:
     doc = yaml.safe_load((ROOT / "cases" / "clients.yaml").read_text())
     assert doc["table"] == "Client readiness"
     for row in doc["rows"]:
-        shape = capture.load_shape(ROOT / "cases" / row["params"]["shape"])
+        shape = shapes.load_shape(ROOT / "cases" / row["params"]["shape"])
         assert shape["version"] in row["row"], row["id"]
         assert row["declared"]["anthropic"] == "honored"
         assert row["oracle"] == "client_shape"

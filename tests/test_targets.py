@@ -31,7 +31,6 @@ def test_known_targets_resolve_with_their_settings() -> None:
     assert deepseek.profile == "deepseek"
     assert deepseek.extra_body == {"thinking": {"type": "disabled"}}
     assert deepseek.headers == {"anthropic-version": "2023-06-01"}
-    assert deepseek.features["count_tokens"] is False
     assert llamacpp.profile == "llamacpp" and llamacpp.host == "127.0.0.1:8088"
 
 

@@ -1,0 +1,260 @@
+"""One conformance run in one pytest process, and the end of that run.
+
+:class:`Session` is everything the plugin loads at configure time (cases, profiles, targets,
+keys, settings, clients) plus what the run gathers (the result records). The plugin keeps it
+in ``config.stash`` and hands it to :func:`finish` at ``pytest_sessionfinish``: build the
+results document, write the report, apply the regression gate, write cassette provenance,
+and tell ``pytest_conformance_report`` implementations.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RUN_DIR_KEY = "anthropic_conformance_run_dir"
+
+
+class Session:
+    """Everything one process of a run loaded and gathered."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        from conformance import cases, oracles, runner, targets
+        from conformance.results import RunInfo, now_iso
+        from conformance.yamlfile import InputError
+
+        # cases/ and cassettes/ are found beside the directory pytest runs from (the repo
+        # root), else under rootdir.
+        invoked = Path(config.invocation_params.dir)
+        root = invoked if (invoked / "cases").is_dir() else Path(config.rootpath)
+        opt = config.option
+        self.mode: str = opt.mode
+        self.cases_dir = Path(opt.cases_dir) if opt.cases_dir else root / "cases"
+        self.cassette_dir = Path(opt.cassette_dir) if opt.cassette_dir else root / "cassettes"
+        self.report_dir = Path(opt.report_dir)
+        if not self.report_dir.is_absolute():
+            self.report_dir = invoked / self.report_dir
+        self.previous_path = Path(opt.previous) if opt.previous else None
+        self.fail_on_regression: bool = opt.fail_on_regression
+        worker = getattr(config, "workerinput", None)
+        self.is_worker = worker is not None
+        names = [n.strip() for arg in opt.target for n in arg.split(",") if n.strip()]
+        try:
+            self.cases, self.profiles = cases.load_all(self.cases_dir, oracles.ORACLES)
+            self.targets = targets.resolve(names, self.cases_dir / "targets")
+            apply_overrides(self.targets, opt)
+            self.keys = {t.name: t.api_key(required=self.mode != "replay") for t in self.targets}
+            self.settings = runner.load_settings(self.cases_dir / "settings.yaml")
+            check_dir_option("--report-dir", self.report_dir)
+            check_dir_option("--cassette-dir", self.cassette_dir, create=self.mode == "record")
+            if self.previous_path and not self.is_worker:
+                load_previous(self.previous_path)
+        except InputError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        # Shared request limits (targets' concurrency / requests_per_minute), live and record
+        # only: the controller makes the directory, xdist workers get its path.
+        self.run_dir: Path | None = None
+        if worker is not None:
+            self.run_dir = Path(worker[RUN_DIR_KEY]) if worker.get(RUN_DIR_KEY) else None
+        elif self.mode != "replay" and any(
+            t.concurrency or t.requests_per_minute for t in self.targets
+        ):
+            self.run_dir = Path(tempfile.mkdtemp(prefix=f"anthropic-conformance-{os.getpid()}-"))
+        self.by_file: dict[Path, list[Any]] = {}
+        for case in self.cases:
+            self.by_file.setdefault(case.file.resolve(), []).append(case)
+        self.clients: dict[str, Any] = {}
+        self.unredact_logs: Any = lambda: None  # set by the plugin (secrets.redact_logs)
+        self.previous_sigterm: Any = None
+        self.results: list[dict[str, Any]] = []
+        self.ending: Ending | None = None
+        self.run = RunInfo(
+            suite_version=__import__("conformance").__version__,
+            mode=self.mode,
+            targets=[
+                {"name": t.name, "base_url_host": t.host, "model": t.model, "profile": t.profile}
+                for t in self.targets
+            ],
+            started=now_iso(),
+        )
+
+    @property
+    def secrets(self) -> list[str]:
+        return [k for k in self.keys.values() if k]
+
+    def client(self, target: Any) -> Any:
+        from conformance import limits, runner
+
+        if target.name not in self.clients:
+            key = self.keys[target.name]
+            if self.mode == "replay" and target.api_key_env:
+                key = "replay-placeholder-key"  # scrubbed to the same placeholder as recorded
+            limiter = limits.for_target(
+                self.run_dir, target.name, target.concurrency, target.requests_per_minute
+            )
+            client = runner.make_client(target, self.settings, key, limiter=limiter)
+            if self.mode == "replay":
+                client.sleep = lambda _seconds: None
+            self.clients[target.name] = client
+        return self.clients[target.name]
+
+    def run_case(self, case: Any, target: Any) -> Any:
+        from conformance import runner
+
+        return runner.run_case(
+            case,
+            target,
+            self.client(target),
+            self.settings,
+            self.profiles,
+            mode=self.mode,
+            cassette_dir=self.cassette_dir,
+            secrets=self.secrets,
+        )
+
+    def close_clients(self) -> None:
+        for client in self.clients.values():
+            client.close()
+
+
+def apply_overrides(targets: list[Any], opt: Any) -> None:
+    """``--base-url``, ``--model``, ``--api-key-env``: for one target only."""
+    from conformance.yamlfile import InputError
+
+    overrides = {"--base-url": opt.base_url, "--model": opt.model, "--api-key-env": opt.api_key_env}
+    given = [flag for flag, value in overrides.items() if value]
+    if given and len(targets) > 1:
+        raise InputError(f"{', '.join(given)} apply to one target; got {len(targets)}")
+    for t in targets:
+        t.base_url = opt.base_url or t.base_url
+        t.model = opt.model or t.model
+        t.api_key_env = opt.api_key_env or t.api_key_env
+
+
+def load_previous(path: Path) -> dict[str, Any]:
+    """The ``--previous`` results file; InputError naming the option for a bad one."""
+    from conformance import report
+    from conformance.yamlfile import InputError
+
+    try:
+        return report.load_results_file(path)
+    except report.ReportInputError as exc:
+        raise InputError(f"--previous: {exc}") from None
+
+
+def check_dir_option(flag: str, path: Path, create: bool = True) -> None:
+    """A directory option must name a directory, or a place where one can be made."""
+    from conformance.yamlfile import InputError
+
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{flag} {path}: is a file, not a directory")
+    if not create:
+        return
+    parent = path
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{flag} {path}: cannot be created: {parent} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{flag} {path}: cannot write in {parent}")
+
+
+@dataclass
+class Ending:
+    """What :func:`finish` produced, for the terminal summary."""
+
+    results_path: Path
+    declared_error: str | None = None
+    regressions: list[dict[str, Any]] | None = None  # None: no gate was asked for
+    exitstatus: int | None = None  # None: keep pytest's
+
+
+def finish(run: Session, config: pytest.Config, selected: int, exitstatus: int) -> Ending:
+    """The end of a run (controller only): results.json, the matrix, the gate, provenance."""
+    from conformance import gate, report, results
+    from conformance.results import now_iso
+    from conformance.yamlfile import InputError
+
+    run.run.finished = now_iso()
+    expected = len(run.cases) * len(run.targets)
+    got = len(run.results)
+    run.run.complete = exitstatus in (0, 1) and got >= min(selected, expected) > 0
+    doc = results.build_document(run.run, list(run.results))
+    try:
+        previous = load_previous(run.previous_path) if run.previous_path else None
+    except InputError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    # Every known target's declared column, shown as "not run" where this run has no record.
+    declared_error = None
+    try:
+        declared = report.declared_matrix(run.cases_dir, loaded=(run.cases, run.profiles))
+    except InputError as exc:
+        declared, declared_error = None, str(exc)
+    # A replayed column was measured when its cassettes were recorded: say by which server.
+    names = [t.name for t in run.targets]
+    provenance = (
+        report.cassette_provenance(run.cassette_dir, names) if run.mode == "replay" else None
+    )
+    paths = report.write_report(doc, run.report_dir, previous, declared, provenance)
+    ending = Ending(paths["results"], declared_error)
+    if run.fail_on_regression and exitstatus in (0, 1):
+        ending.regressions = gate.compare(previous, doc).regressions
+        ending.exitstatus = 1 if ending.regressions else 0
+    if run.mode == "record":
+        write_provenance(run)
+    config.hook.pytest_conformance_report(paths=paths, document=doc)
+    return ending
+
+
+def write_provenance(run: Session) -> None:
+    from conformance import recording
+
+    for t in run.targets:
+        recording.write_provenance(
+            run.cassette_dir,
+            t.name,
+            {
+                "target": t.name,
+                "base_url_host": t.host,
+                "model": t.model,
+                "suite_version": run.run.suite_version,
+                "recorded": run.run.finished,
+                "cases": sorted(r["id"] for r in run.results if r["target"] == t.name),
+            },
+        )
+
+
+def summary_lines(run: Session) -> list[str]:
+    """The terminal summary's lines: counts, cost per target, where the report went."""
+    counts: dict[str, int] = {}
+    for r in run.results:
+        counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no rows run"
+    lines = [f"rows: {summary}"]
+    if run.results:
+        from conformance.report import cost_text
+
+        for name in sorted({r["target"] for r in run.results}):
+            cost = cost_text(r for r in run.results if r["target"] == name)
+            lines.append(f"cost:    {name}: {cost}")
+    ending = run.ending
+    if ending is None:
+        return lines
+    path = ending.results_path
+    lines.append(f"results: {path}")
+    lines.append(f"matrix:  {path.parent / 'index.html'}, {path.parent / 'matrix.md'}")
+    if ending.declared_error:
+        lines.append(f"declared-only columns left out: {ending.declared_error}")
+    if ending.regressions is not None:
+        lines.append(f"regressions against --previous: {len(ending.regressions)}")
+        for change in ending.regressions[:20]:
+            lines.append(
+                f"  {change.get('target')} {change.get('id')}: "
+                f"{change.get('before')} -> {change.get('after')}"
+            )
+    return lines

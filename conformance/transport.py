@@ -1,0 +1,97 @@
+"""A per-request deadline below httpx: ``total_timeout`` holds even against an endpoint that
+trickles bytes, because every socket read and write is cut to what is left of it.
+
+The client sets ``deadline.at`` (``time.monotonic()``) for the request this thread has on the
+wire; :func:`bound_by_deadline` installs the bounded network backend in an httpx client.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpcore
+import httpx
+
+# The deadline of the request this thread has on the wire (time.monotonic()), or None.
+deadline = threading.local()
+
+
+def _bounded(timeout: float | None) -> float | None:
+    """``timeout`` for one socket operation, cut to what is left until the deadline."""
+    at = getattr(deadline, "at", None)
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("total timeout reached")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _bounded(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _bounded(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(
+            self._inner.start_tls(ssl_context, server_hostname, _bounded(timeout))
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """Wraps httpcore's socket backend so every operation honours the request's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(
+            self._inner.connect_tcp(host, port, _bounded(timeout), local_address, socket_options)
+        )
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(
+            self._inner.connect_unix_socket(path, _bounded(timeout), socket_options)
+        )
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def bound_by_deadline(client: httpx.Client) -> bool:
+    """Put the deadline backend under each connection pool of ``client`` (its transport and
+    any proxy mounts from the environment). httpx has no public hook for this; with another
+    httpx the pools are left alone and the per-chunk check in ``Client._once`` still cuts
+    a trickling body."""
+    done = False
+    for transport in [client._transport, *client._mounts.values()]:
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if backend is not None and not isinstance(backend, _DeadlineBackend):
+            pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+            done = True
+    return done
