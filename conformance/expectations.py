@@ -234,6 +234,11 @@ def classify(results: Any, expectations: Mapping[str, Expectations]) -> Summary:
     return Summary(rows=rows, not_run=not_run, without_file=without)
 
 
+def classify_one(record: Mapping[str, Any], expectations: Mapping[str, Expectations]) -> Row:
+    """One result's row (what a pytest item needs to decide pass / xfail / skip / fail)."""
+    return classify([record], expectations).rows[0]
+
+
 def exit_code(summary: Summary) -> int:
     """0 when every row that does not pass is expected (and no expectation is stale), else 1."""
     return 1 if summary.of(*FAILING_KINDS) else 0

@@ -89,6 +89,23 @@ def _index(results: Any) -> dict[tuple[str, str], Mapping[str, Any]]:
     return {(r["target"], r["id"]): r for r in records}
 
 
+def describe(row: ex.Row, record: Mapping[str, Any] | None = None, verbose: int = 0) -> list[str]:
+    """A row's line, then with ``verbose`` 1 its full message (and expectation), with 2 its
+    evidence (JSON) too."""
+    out = [line(row, record)]
+    if verbose >= 1:
+        out.append(f"    message: {row.message}")
+        if row.expectation is not None:
+            out.append(
+                f"    expected: {row.expectation.outcome} ({row.expectation.observed}): "
+                f"{row.expectation.reason}"
+            )
+    if verbose >= 2 and record is not None:
+        evidence = json.dumps(record.get("evidence", {}), indent=1, ensure_ascii=False)
+        out.extend("    " + part for part in evidence.splitlines())
+    return out
+
+
 def lines(results: Any, summary: ex.Summary, verbose: int = 0) -> list[str]:
     """One line per row that did not pass (passes are counted, not listed), ordered known,
     inconclusive, stale, errors, NEW. ``verbose`` 1 adds each row's full message; 2 also its
@@ -98,18 +115,7 @@ def lines(results: Any, summary: ex.Summary, verbose: int = 0) -> list[str]:
     rows.sort(key=lambda r: (ORDER.get(_group(r), 9), r.id, r.target))
     out = []
     for row in rows:
-        record = index.get((row.target, row.id))
-        out.append(line(row, record))
-        if verbose >= 1:
-            out.append(f"    message: {row.message}")
-            if row.expectation is not None:
-                out.append(
-                    f"    expected: {row.expectation.outcome} ({row.expectation.observed}): "
-                    f"{row.expectation.reason}"
-                )
-        if verbose >= 2 and record is not None:
-            evidence = json.dumps(record.get("evidence", {}), indent=1, ensure_ascii=False)
-            out.extend("    " + part for part in evidence.splitlines())
+        out += describe(row, index.get((row.target, row.id)), verbose)
     return out
 
 

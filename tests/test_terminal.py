@@ -104,3 +104,11 @@ def test_summary_line_says_why_the_exit_code() -> None:
     assert "no expectations file for t" in bare
     assert "python -m conformance.expectations write" in bare
     assert terminal.summary_line(ex.Summary(rows=[])).startswith("rows: none run; exit 0")
+
+
+def test_describe_one_row_for_a_pytest_item() -> None:
+    record = RUN["results"][2]
+    row = ex.classify_one(record, EXPECT)
+    assert row.kind == ex.NEW
+    assert terminal.describe(row, record) == [terminal.line(row, record)]
+    assert len(terminal.describe(row, record, verbose=2)) > 2
