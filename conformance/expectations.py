@@ -36,7 +36,10 @@ NOT_PASSING = ("fail", "inconclusive", "error")
 PASS = "pass"
 KNOWN = "known"  # does not pass, and the expectations file says so (same outcome and verdict)
 NEW = "new"  # fails, and no expectation says it would
-NEW_INCONCLUSIVE = "new-inconclusive"  # inconclusive, and not expected to be
+NEW_INCONCLUSIVE = "new-inconclusive"  # inconclusive, not listed in its target's file
+# inconclusive, for a target with no expectations file at all: reported, never failing (a
+# first run fails on contradictions only, as it always has)
+INCONCLUSIVE = "inconclusive"
 STALE = "stale"  # expected a deviation: it now passes, or its outcome or verdict changed
 ERROR = "error"  # an error outcome no expectation lists
 FAILING_KINDS = (NEW, NEW_INCONCLUSIVE, STALE, ERROR)
@@ -199,7 +202,7 @@ def classify(results: Any, expectations: Mapping[str, Expectations]) -> Summary:
             kind = {
                 "pass": PASS,
                 "fail": NEW,
-                "inconclusive": NEW_INCONCLUSIVE,
+                "inconclusive": NEW_INCONCLUSIVE if exp_file else INCONCLUSIVE,
                 "error": ERROR,
             }.get(outcome, ERROR)
         elif outcome == "pass":
@@ -240,7 +243,10 @@ def classify_one(record: Mapping[str, Any], expectations: Mapping[str, Expectati
 
 
 def exit_code(summary: Summary) -> int:
-    """0 when every row that does not pass is expected (and no expectation is stale), else 1."""
+    """0 when every row that does not pass is expected (and no expectation is stale), else 1.
+
+    Inconclusive rows of a target that has no expectations file do not count (they are
+    undecided, not deviations); once the target has a file, an unlisted one does."""
     return 1 if summary.of(*FAILING_KINDS) else 0
 
 

@@ -27,6 +27,7 @@ PREFIX = {
     ex.KNOWN: "known:",
     ex.NEW: "NEW:",
     ex.NEW_INCONCLUSIVE: "NEW inconclusive:",
+    ex.INCONCLUSIVE: "inconclusive:",
     ex.STALE: "stale:",
     ex.ERROR: "NEW error:",
 }
@@ -34,6 +35,7 @@ PREFIX = {
 ORDER = {
     "known": 0,
     "known-inconclusive": 1,
+    ex.INCONCLUSIVE: 1,
     ex.STALE: 2,
     ex.ERROR: 3,
     ex.NEW_INCONCLUSIVE: 4,
@@ -125,6 +127,7 @@ def summary_line(summary: ex.Summary) -> str:
     names = [
         (ex.PASS, "pass"),
         (ex.KNOWN, "known"),
+        (ex.INCONCLUSIVE, "inconclusive"),
         (ex.NEW, "NEW"),
         (ex.NEW_INCONCLUSIVE, "NEW inconclusive"),
         (ex.ERROR, "NEW error"),

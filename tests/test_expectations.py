@@ -169,6 +169,9 @@ def test_exit_code_zero_only_when_everything_is_expected() -> None:
     e = exps(a_x=("fail", "ignored"), a_y=("inconclusive", "accepted"))
     assert ex.exit_code(ex.classify(results, e)) == 0
     assert ex.exit_code(ex.classify(results, {})) == 1  # no file: every deviation is new
+    undecided = doc(rec("a.y", "inconclusive", "inconclusive"))
+    assert [r.kind for r in ex.classify(undecided, {}).rows] == [ex.INCONCLUSIVE]
+    assert ex.exit_code(ex.classify(undecided, {})) == 0  # no file: undecided is not new
     only_pass = doc(rec("a.z", "pass", "honored"))
     assert ex.exit_code(ex.classify(only_pass, {})) == 0
     assert ex.classify(only_pass, {}).without_file == ["t"]

@@ -100,6 +100,13 @@ def test_summary_line_says_why_the_exit_code() -> None:
         "exit 0: every row that did not pass is a known deviation\n"
         "4 expected deviation(s) not run in this selection"
     )
+    undecided = {"results": [RUN["results"][4]]}
+    assert terminal.summary_line(ex.classify(undecided, {})).startswith(
+        "rows: 1 inconclusive; exit 0"
+    )
+    assert terminal.lines(undecided, ex.classify(undecided, {}))[0].startswith(
+        "inconclusive: a.weak [t]:"
+    )
     bare = terminal.summary_line(ex.classify(ok, {}))
     assert "no expectations file for t" in bare
     assert "python -m conformance.expectations write" in bare
