@@ -32,7 +32,7 @@ LAYERS: list[set[str]] = [
     {"wire", "results", "recording"},
     {"probe", "shapes"},
     {"bisection", "oracles"},
-    {"runner", "report", "declarations"},
+    {"runner", "report", "declarations", "expectations", "terminal", "catalog"},
     {"gate", "session"},
     {"plugin", "__main__", "capture"},
 ]
