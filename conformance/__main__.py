@@ -189,13 +189,61 @@ def _add_capture(sub: Any) -> None:
     p.set_defaults(func=_cmd_capture)
 
 
-COMMANDS: list[Callable[[Any], None]] = [_add_report, _add_capture]
+def _cmd_list(args: argparse.Namespace) -> int:
+    """List targets, cases or oracles."""
+    from conformance import catalog
+    from conformance.yamlfile import InputError
+
+    listers = {
+        "targets": lambda: catalog.list_targets(Path(args.cases)),
+        "cases": lambda: catalog.list_cases(Path(args.cases)),
+        "oracles": catalog.list_oracles,
+    }
+    try:
+        items = listers[args.what]()
+    except InputError as exc:
+        _err("list", str(exc))
+        return EXIT_BAD_INPUT
+    for line in catalog.format_listing(args.what, items):
+        print(line)
+    return EXIT_OK
+
+
+def _add_list(sub: Any) -> None:
+    p = sub.add_parser("list", help="list targets, cases or oracles")
+    p.add_argument("what", choices=["targets", "cases", "oracles"])
+    p.add_argument("--cases", default="cases", metavar="CASES_DIR", help="default: cases/")
+    p.set_defaults(func=_cmd_list)
+
+
+def _cmd_expectations(args: argparse.Namespace) -> int:
+    from conformance.expectations.write import main as expectations_main
+
+    return expectations_main(args.rest)
+
+
+def _add_expectations(sub: Any) -> None:
+    p = sub.add_parser(
+        "expectations",
+        help="write or check cases/expectations/<target>.yaml (known deviations)",
+        add_help=False,
+    )
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_expectations)
+
+
+COMMANDS: list[Callable[[Any], None]] = [_add_report, _add_capture, _add_list, _add_expectations]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m conformance",
         description="anthropic-conformance tools (run the cases themselves with pytest).",
+    )
+    from conformance import __version__
+
+    parser.add_argument(
+        "--version", action="version", version=f"anthropic-conformance {__version__}"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in COMMANDS:

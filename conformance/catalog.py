@@ -69,8 +69,8 @@ def oracle_registry() -> dict[str, Any]:
 def list_oracles() -> list[dict[str, str]]:
     """Every registered oracle: name, one-line summary and full docstring."""
     out = []
-    for name, fn in sorted(oracle_registry().items()):
-        doc = inspect.getdoc(fn) or ""
+    for name, entry in sorted(oracle_registry().items()):
+        doc = inspect.getdoc(getattr(entry, "fn", entry)) or ""  # a registry entry wraps its fn
         out.append(
             {"name": name, "summary": doc.split("\n\n", 1)[0].replace("\n", " "), "doc": doc}
         )

@@ -83,6 +83,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="exit non-zero only if a row that passed in --previous no longer passes",
     )
     group.addoption(
+        "--overwrite-report",
+        action="store_true",
+        help="write a partial, interrupted or fewer-target run over the whole run in "
+        "--report-dir (by default it goes to <report dir>/<kind>-<timestamp>/)",
+    )
+    group.addoption(
         "--cases-dir", default=None, metavar="DIR", help="case files (default: <rootdir>/cases)"
     )
     group.addoption(
@@ -155,7 +161,12 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if run is None:
         return None
     names = ", ".join(f"{t.name} ({t.host}, {t.model})" for t in run.targets)
-    return [f"anthropic-conformance: mode={run.mode}; targets: {names}; {len(run.cases)} cases"]
+    version = __import__("conformance").__version__
+    known = sum(len(e.entries) for e in run.expectations.values())
+    return [
+        f"anthropic-conformance {version}: mode={run.mode}; targets: {names}; "
+        f"{len(run.cases)} cases; {known} known deviations (cases/expectations/)"
+    ]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -190,18 +201,23 @@ class CaseItem(pytest.Item):
         self.add_marker(pytest.mark.conformance)
 
     def runtest(self) -> None:
-        from conformance import runner
+        from conformance import expectations, terminal
 
         run = _session(self.config)
         assert run is not None
-        result = run.run_case(self.case, self.target)
-        self.user_properties.append((RESULT_KEY, json.dumps(result.to_dict())))
-        text = runner.describe(result)
-        if result.outcome == "pass":
+        record = run.run_case(self.case, self.target).to_dict()
+        self.user_properties.append((RESULT_KEY, json.dumps(record)))
+        row = expectations.classify_one(record, run.expectations)
+        text = "\n".join(terminal.describe(row, record, self.config.get_verbosity()))
+        if row.kind == expectations.PASS:
             return
-        if result.outcome == "inconclusive":
-            pytest.skip(f"inconclusive: {result.message}")
-        raise CaseFailure(text)
+        if row.kind == expectations.INCONCLUSIVE:  # a target without an expectations file
+            pytest.skip(text)
+        if row.kind == expectations.KNOWN:
+            if row.outcome == "inconclusive":
+                pytest.skip(text)
+            pytest.xfail(text)  # a known deviation (cases/expectations/<target>.yaml)
+        raise CaseFailure(text)  # NEW, NEW inconclusive, NEW error, or a stale expectation
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CaseFailure):

@@ -108,19 +108,3 @@ def run_case(
         input_tokens=client.input_tokens - before[1],
         output_tokens=client.output_tokens - before[2],
     )
-
-
-def describe(result: Result) -> str:
-    """The text pytest shows for a row: declared vs observed and the evidence in brief."""
-    decl = result.declared or {}
-    says = decl.get("says") or decl.get("status") or "nothing"
-    lines = [
-        f"{result.id} [{result.target}]: {result.outcome.upper()}",
-        f"  declared: {says} ({decl.get('status', 'undocumented')})",
-        f"  observed: {result.observed}",
-        f"  because:  {result.message}",
-    ]
-    for item in result.evidence.get("requests", [])[:8]:
-        brief = {k: v for k, v in item.items() if k not in ("request", "headers", "path")}
-        lines.append(f"  - {brief}")
-    return "\n".join(lines)

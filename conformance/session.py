@@ -24,7 +24,7 @@ class Session:
     """Everything one process of a run loaded and gathered."""
 
     def __init__(self, config: pytest.Config) -> None:
-        from conformance import cases, oracles, runner, targets
+        from conformance import cases, catalog, expectations, oracles, runner, targets
         from conformance.results import RunInfo, now_iso
         from conformance.yamlfile import InputError
 
@@ -41,15 +41,21 @@ class Session:
             self.report_dir = invoked / self.report_dir
         self.previous_path = Path(opt.previous) if opt.previous else None
         self.fail_on_regression: bool = opt.fail_on_regression
+        self.overwrite_report: bool = opt.overwrite_report
+        self.selection = selection_text(opt)
         worker = getattr(config, "workerinput", None)
         self.is_worker = worker is not None
         names = [n.strip() for arg in opt.target for n in arg.split(",") if n.strip()]
         try:
+            catalog.check_yaml_booleans(self.cases_dir)  # Yes/No read as booleans: say so first
             self.cases, self.profiles = cases.load_all(self.cases_dir, oracles.ORACLES)
             self.targets = targets.resolve(names, self.cases_dir / "targets")
             apply_overrides(self.targets, opt)
             self.keys = {t.name: t.api_key(required=self.mode != "replay") for t in self.targets}
             self.settings = runner.load_settings(self.cases_dir / "settings.yaml")
+            self.expectations = expectations.load_dir(
+                self.cases_dir, [t.name for t in self.targets], [c.id for c in self.cases]
+            )
             check_dir_option("--report-dir", self.report_dir)
             check_dir_option("--cassette-dir", self.cassette_dir, create=self.mode == "record")
             if self.previous_path and not self.is_worker:
@@ -71,6 +77,7 @@ class Session:
         self.clients: dict[str, Any] = {}
         self.unredact_logs: Any = lambda: None  # set by the plugin (secrets.redact_logs)
         self.previous_sigterm: Any = None
+        self.verbosity: int = config.get_verbosity()
         self.results: list[dict[str, Any]] = []
         self.ending: Ending | None = None
         self.run = RunInfo(
@@ -122,6 +129,15 @@ class Session:
             client.close()
 
 
+def selection_text(opt: Any) -> str | None:
+    """How the command line narrowed the run (``-k``, ``-m``, ``--deselect``), or None."""
+    given = (("-k", opt.keyword), ("-m", opt.markexpr))
+    words = [f"{flag} {value}" for flag, value in given if value]
+    if getattr(opt, "deselect", None):
+        words.append("--deselect")
+    return " ".join(words) or None
+
+
 def apply_overrides(targets: list[Any], opt: Any) -> None:
     """``--base-url``, ``--model``, ``--api-key-env``: for one target only."""
     from conformance.yamlfile import InputError
@@ -169,6 +185,9 @@ class Ending:
     """What :func:`finish` produced, for the terminal summary."""
 
     results_path: Path
+    written: str = ""  # where this run's files went, and why there
+    summary: Any = None  # expectations.Summary: known, NEW and stale rows
+    doc: dict[str, Any] | None = None
     declared_error: str | None = None
     regressions: list[dict[str, Any]] | None = None  # None: no gate was asked for
     exitstatus: int | None = None  # None: keep pytest's
@@ -176,7 +195,8 @@ class Ending:
 
 def finish(run: Session, config: pytest.Config, selected: int, exitstatus: int) -> Ending:
     """The end of a run (controller only): results.json, the matrix, the gate, provenance."""
-    from conformance import gate, report, results
+    from conformance import expectations, gate, report, results
+    from conformance.report import guard
     from conformance.results import now_iso
     from conformance.yamlfile import InputError
 
@@ -185,6 +205,11 @@ def finish(run: Session, config: pytest.Config, selected: int, exitstatus: int) 
     got = len(run.results)
     run.run.complete = exitstatus in (0, 1) and got >= min(selected, expected) > 0
     doc = results.build_document(run.run, list(run.results))
+    guard.annotate(doc, selected, expected, run.selection)
+    decision = guard.decide(
+        run.report_dir, doc, selected=selected, expected=expected,
+        selection=run.selection, overwrite=run.overwrite_report,
+    )  # fmt: skip
     try:
         previous = load_previous(run.previous_path) if run.previous_path else None
     except InputError as exc:
@@ -200,8 +225,11 @@ def finish(run: Session, config: pytest.Config, selected: int, exitstatus: int) 
     provenance = (
         report.cassette_provenance(run.cassette_dir, names) if run.mode == "replay" else None
     )
-    paths = report.write_report(doc, run.report_dir, previous, declared, provenance)
-    ending = Ending(paths["results"], declared_error)
+    paths = report.write_report(doc, decision.out_dir, previous, declared, provenance)
+    summary = expectations.classify(doc, run.expectations)
+    ending = Ending(paths["results"], decision.message, summary, doc, declared_error)
+    if exitstatus in (0, 1):  # known deviations pass; a NEW or stale row fails the run
+        ending.exitstatus = expectations.exit_code(summary)
     if run.fail_on_regression and exitstatus in (0, 1):
         ending.regressions = gate.compare(previous, doc).regressions
         ending.exitstatus = 1 if ending.regressions else 0
@@ -230,23 +258,31 @@ def write_provenance(run: Session) -> None:
 
 
 def summary_lines(run: Session) -> list[str]:
-    """The terminal summary's lines: counts, cost per target, where the report went."""
-    counts: dict[str, int] = {}
-    for r in run.results:
-        counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
-    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no rows run"
-    lines = [f"rows: {summary}"]
+    """The terminal summary's lines: one per row that did not pass, the counts against the
+    expectations, cost per target, where the report went."""
+    lines: list[str] = []
+    ending = run.ending
+    if ending is not None and ending.summary is not None:
+        from conformance import terminal
+
+        lines += terminal.lines(ending.doc, ending.summary, verbose=max(run.verbosity - 1, 0))
+        lines.append(terminal.summary_line(ending.summary))
+    else:
+        counts: dict[str, int] = {}
+        for r in run.results:
+            counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+        lines.append("rows: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+                                 or "no rows run"))  # fmt: skip
     if run.results:
         from conformance.report import cost_text
 
         for name in sorted({r["target"] for r in run.results}):
             cost = cost_text(r for r in run.results if r["target"] == name)
             lines.append(f"cost:    {name}: {cost}")
-    ending = run.ending
     if ending is None:
         return lines
     path = ending.results_path
-    lines.append(f"results: {path}")
+    lines.append(ending.written or f"results: {path}")
     lines.append(f"matrix:  {path.parent / 'index.html'}, {path.parent / 'matrix.md'}")
     if ending.declared_error:
         lines.append(f"declared-only columns left out: {ending.declared_error}")
