@@ -240,11 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m conformance",
         description="anthropic-conformance tools (run the cases themselves with pytest).",
     )
-    from conformance import __version__
-
-    parser.add_argument(
-        "--version", action="version", version=f"anthropic-conformance {__version__}"
-    )
+    version = __import__("conformance").__version__
+    parser.add_argument("--version", action="version", version=f"anthropic-conformance {version}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in COMMANDS:
         add(sub)

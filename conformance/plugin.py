@@ -33,7 +33,7 @@ MODES = ("live", "record", "replay")
 # Options whose value is a path. pytest decides its rootdir from the command line before any
 # plugin's options are known, so in `--report-dir DIR` it takes an existing DIR for a test
 # path, moves rootdir (and the ini file) there and collects whatever lies around DIR.
-PATH_OPTIONS = ("--report-dir", "--previous", "--cases-dir", "--cassette-dir")
+PATH_OPTIONS = ("--report-dir", "--previous", "--cases-dir", "--cassette-dir", "--expectations")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -81,6 +81,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--fail-on-regression",
         action="store_true",
         help="exit non-zero only if a row that passed in --previous no longer passes",
+    )
+    group.addoption(
+        "--expectations",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="known deviations of one target (repeatable), in place of that target's "
+        "cases/expectations/<target>.yaml",
     )
     group.addoption(
         "--overwrite-report",

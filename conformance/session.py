@@ -53,9 +53,13 @@ class Session:
             apply_overrides(self.targets, opt)
             self.keys = {t.name: t.api_key(required=self.mode != "replay") for t in self.targets}
             self.settings = runner.load_settings(self.cases_dir / "settings.yaml")
+            ids = [c.id for c in self.cases]
             self.expectations = expectations.load_dir(
-                self.cases_dir, [t.name for t in self.targets], [c.id for c in self.cases]
+                self.cases_dir, [t.name for t in self.targets], ids
             )
+            for path in opt.expectations:  # --expectations=FILE: replaces that target's file
+                exp = expectations.load_file(Path(path), ids, named_by_file=False)
+                self.expectations[exp.target] = exp
             check_dir_option("--report-dir", self.report_dir)
             check_dir_option("--cassette-dir", self.cassette_dir, create=self.mode == "record")
             if self.previous_path and not self.is_worker:

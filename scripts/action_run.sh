@@ -147,8 +147,8 @@ code=$?
 set -e
 
 case "$code" in
-  0) verdict="every row matches its declaration" ;;
-  1) verdict="rows contradict their declaration (findings): this fails the job" ;;
+  0) verdict="every row matches its declaration or is a known deviation (expectations)" ;;
+  1) verdict="new deviations, or stale expectations (findings): this fails the job" ;;
   *) verdict="the run did not finish cleanly (pytest exit $code): see the job log" ;;
 esac
 {

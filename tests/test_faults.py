@@ -447,7 +447,7 @@ def test_the_key_is_in_no_artifact_of_a_run(
     )  # fmt: skip
     assert run.returncode == 1, run
     assert run.results["content.image"]["outcome"] == "fail"  # failure text was printed
-    assert "content.image [fake]: FAIL" in run.stdout
+    assert "NEW: content.image [fake]: declared" in run.stdout
     # the endpoint really did quote the key, in bodies and headers
     assert any(FAKE_KEY.encode() in r.response for r in server.requests)
     assert any(r.headers.get("x-api-key") == FAKE_KEY for r in server.requests)

@@ -107,8 +107,13 @@ def path_for(cases_dir: Path, target: str) -> Path:
     return Path(cases_dir) / DIR_NAME / f"{target}.yaml"
 
 
-def load_file(path: Path, known_ids: Iterable[str] | None = None) -> Expectations:
+def load_file(
+    path: Path, known_ids: Iterable[str] | None = None, named_by_file: bool = True
+) -> Expectations:
     """Load and validate one expectations file; InputError names file, line and the fix.
+
+    ``named_by_file``: the file is ``cases/expectations/<target>.yaml``, so its name must be
+    its target's (a file given with ``--expectations`` may be named anything).
 
     With ``known_ids`` (every case id of the suite), an entry for an unknown id is an error
     with a "did you mean" suggestion: a renamed case must not leave a silent expectation.
@@ -116,7 +121,7 @@ def load_file(path: Path, known_ids: Iterable[str] | None = None) -> Expectation
     doc = load(path)
     validate(doc, _schema(), path, "expectations file")
     target = doc["target"]
-    if target != path.stem:
+    if named_by_file and target != path.stem:
         line = doc.key_lines.get("target", 1) if isinstance(doc, LineDict) else 1
         raise InputError(
             f"{path}:{line}: target {target!r} must match the file name; "
