@@ -313,3 +313,32 @@ def test_shipped_expectations_match_a_replay(tmp_path: Path, target: str) -> Non
     bad = [(r.id, r.kind, r.why) for r in summary.rows if r.kind in ex.FAILING_KINDS]
     assert bad == []
     assert ex.exit_code(summary) == 0
+
+
+def test_the_main_job_fails_when_one_cassette_is_edited_to_change_a_verdict(tmp_path: Path):
+    """The shipped replay of llamacpp exits 0 (every deviation is known); the same run over a
+    copy of its cassettes in which one answer was edited exits 1 and names the row as NEW."""
+    import shutil
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    cassettes = tmp_path / "cassettes"
+    shutil.copytree(repo / "cassettes" / "llamacpp", cassettes / "llamacpp")
+    edited = cassettes / "llamacpp" / "fields.max_tokens.yaml"
+    text = edited.read_text()
+    assert '"stop_reason":"max_tokens"' in text
+    edited.write_text(text.replace('"stop_reason":"max_tokens"', '"stop_reason":"end_turn"'))
+
+    def run(cassette_dir: Path, report: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "--target", "llamacpp", "-p", "no:xdist", "-q",
+             f"--cassette-dir={cassette_dir}", f"--report-dir={tmp_path / report}"],
+            cwd=repo, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    shipped = run(repo / "cassettes", "shipped")
+    assert shipped.returncode == 0, shipped.stdout[-3000:]
+    changed = run(cassettes, "edited")
+    assert changed.returncode == 1, changed.stdout[-3000:]
+    assert "NEW: fields.max_tokens [llamacpp]" in changed.stdout
