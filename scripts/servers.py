@@ -44,7 +44,9 @@ LLAMACPP_KEY = os.environ.get("LLAMACPP_API_KEY") or "sk-local-llamacpp"
 LITELLM_KEY = os.environ.get("LITELLM_MASTER_KEY") or "sk-local-litellm"
 CCR_KEY = os.environ.get("CCR_API_KEY") or "sk-local-ccr"
 MODEL = "smollm2"  # the name every local server and translator serves SmolLM2 under
-DEFAULT_UPSTREAM = "http://127.0.0.1:8088"
+# The translators sit in front of the tool-capable llama-server, so that their tool rows
+# measure the translation rather than SmolLM2's own template (which drops tools).
+DEFAULT_UPSTREAM = "http://127.0.0.1:8089"
 
 
 class StartError(Exception):
@@ -171,7 +173,10 @@ def llamacpp_tools_command(port: int, _upstream: str) -> tuple[list[str], dict[s
     # The same model behind a chat template of our own that renders tools and tool calls in a
     # format llama.cpp recognises, so it can constrain forced tool calls with a grammar
     # (scripts/templates/README.md says how and what was measured).
-    return llamacpp_args(port, TEMPLATES / "smollm2-tools.jinja"), dict(os.environ)
+    # --dry-multiplier: the DRY repetition sampler; without it SmolLM2 often loops inside the
+    # call's JSON until max_tokens (streamed forced calls complete 3-4 times in 10, with it 10).
+    cmd = [*llamacpp_args(port, TEMPLATES / "smollm2-tools.jinja"), "--dry-multiplier", "0.8"]
+    return cmd, dict(os.environ)
 
 
 def llamacpp_smoke(base: str) -> None:
@@ -411,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     p_start.add_argument("--port", type=int, help="default: " + ", ".join(
         f"{s.name} {s.port}" for s in SERVERS.values()))  # fmt: skip
     p_start.add_argument("--upstream", default=DEFAULT_UPSTREAM,
-                         help="translators only: the llama-server base URL")  # fmt: skip
+                         help="translators only: the llama-server base URL "
+                              f"(default {DEFAULT_UPSTREAM}, llamacpp-tools)")  # fmt: skip
     p_stop = sub.add_parser("stop", help="stop a server started by this script")
     p_stop.add_argument("name", nargs="?", default="all", choices=(*SERVERS, "all"))
     sub.add_parser("status", help="show what runs (exit 3 if something is stopped)")
