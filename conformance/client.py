@@ -166,7 +166,6 @@ class Client:
         if budget is not None and budget[0] < total:
             total = max(budget[0], 0.001)
             cut_by_time = f"the {budget[1]} time budget ran out after {total:g}s; request cut"
-            self.budget_note = cut_by_time
         started = time.monotonic()
         deadline.at = started + total
         try:
@@ -214,6 +213,8 @@ class Client:
                 ex.error = scrub_text(text, self.secrets)[:300]
         finally:
             deadline.at = None
+        if ex.error == cut_by_time and cut_by_time.startswith("the "):
+            self.budget_note = cut_by_time
         if ex.error or ex.status is None:
             return
         if ex.is_stream:

@@ -56,6 +56,15 @@ class Exchange:
         )
 
     @property
+    def unanswered(self) -> bool:
+        """The endpoint did not answer this request itself: no answer, a cut or unparsable
+        one, a redirect, 408, 429, or a "busy" 5xx (503, 504, 529). Whatever a check wants
+        of an answer, this is an error, not a finding."""
+        if self.error is not None or self.status is None:
+            return True
+        return 300 <= self.status < 400 or self.status in (408, 429, 503, 504, 529)
+
+    @property
     def transport_failure(self) -> bool:
         """Nothing usable came back: no answer, a cut or unparsable one, a redirect, a 408,
         429, 529 or other 5xx."""

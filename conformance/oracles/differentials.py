@@ -33,7 +33,7 @@ def token_diff(p: Probe, case: Any) -> Observation:
     with_, ex_with = p.count("with", p.body(case.probe))
     if with_ is None:
         bad = failure(ex_with, "the probe (with the block)")
-        if bad and ex_with.status and ex_with.status >= 500 and ex_without.ok:
+        if bad and ex_with.status and ex_with.status >= 500 and not ex_with.error and ex_without.ok:
             # The same request without the block works: the block is what the endpoint refuses.
             bad = Observation(Observed.REJECTED, f"{bad.message} (5xx, though the control passed)")
         return bad or Observation(Observed.ERROR, "no prompt token count for the probe", {})

@@ -133,8 +133,10 @@ def errors(p: Probe, case: Any) -> Observation:
     for arm in case.params["invalid"]:
         ex = p.send(arm["label"], p.body(case.probe, arm.get("probe")))
         evidence[arm["label"]] = f"{ex.status} {ex.error_type()}"
-        if ex.status is None:
-            return Observation(Observed.ERROR, f"{arm['label']}: {ex.error}", evidence)
+        if ex.unanswered:
+            return Observation(
+                Observed.ERROR, f"{arm['label']}: {ex.error or ex.detail()}", evidence
+            )
         if ex.ok:
             found.append(f"{arm['label']}: answered {ex.status}, not 4xx")
         elif ex.status >= 500:
@@ -150,6 +152,8 @@ def auth_errors(p: Probe, case: Any) -> Observation:
     for label, kwargs in (("wrong key", {"key": WRONG_KEY}), ("no key", {"auth": "none"})):
         ex = p.send(label, p.body(case.probe), **kwargs)
         evidence[label] = f"{ex.status} {ex.error_type()}"
+        if ex.unanswered:  # a dead port or a rate limit says nothing about authentication
+            return Observation(Observed.ERROR, f"{label}: {ex.error or ex.detail()}", evidence)
         if ex.status != 401:
             found.append(f"{label}: answered {ex.status}, not 401")
         elif ex.error_type() != "authentication_error":
