@@ -264,8 +264,9 @@ def test_bombs_and_endless_streams_stay_under_500_mb_and_on_time(
     assert rss < 500, f"a child run peaked at {rss:.0f} MB"
 
 
+@pytest.mark.parametrize("mode", ["live", "record"])
 def test_row_and_run_budgets_cut_a_silent_server_and_the_run_completes(
-    suite: Any, tmp_path: Path
+    suite: Any, tmp_path: Path, mode: str
 ) -> None:
     settings = {
         "limits": {"read_timeout": 60, "total_timeout": 120, "retries": 0},
@@ -274,7 +275,7 @@ def test_row_and_run_budgets_cut_a_silent_server_and_the_run_completes(
     with FaultServer("hang") as server:
         cdir = suite.cases_dir(server.base_url, settings=settings)
         started = time.monotonic()
-        run = suite.run(cdir, "-k", "protocol", "-p", "no:xdist", timeout=90)
+        run = suite.run(cdir, "-k", "protocol", "-p", "no:xdist", mode=mode, timeout=90)
         elapsed = time.monotonic() - started
     assert run.doc is not None and run.doc["run"]["complete"], run
     assert len(run.results) >= 8
