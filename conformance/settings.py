@@ -74,8 +74,8 @@ class Budget:
     row cut by either is an ``error`` naming the budget; the run still completes (rows past
     the run's budget send nothing and are ``error`` at once)."""
 
-    row_seconds: float = 900.0
-    run_seconds: float = 14400.0
+    row_seconds: float = 600.0
+    run_seconds: float = 3600.0
 
 
 @dataclass(frozen=True)

@@ -333,3 +333,30 @@ def test_report_files_are_replaced_atomically(
     ((tmp, final),) = replaced
     assert tmp.parent == final.parent == tmp_path and final.read_text() == "<html></html>"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index.html"]
+
+
+@pytest.mark.parametrize("server_kind", ["cut_close", "bad_json"])
+def test_a_whole_run_against_a_stream_cutting_or_bad_json_server_is_quick_and_all_error(
+    suite: Any, server_kind: str
+) -> None:
+    """Once ended after 2 rows in 600 s: client shapes bisected the failure as a refusal."""
+    server = (
+        FaultServer(server_kind)
+        if server_kind == "cut_close"
+        else FakeAnthropic(deviations={"bad_json"})
+    )
+    with server:
+        cdir = suite.cases_dir(server.base_url)
+        started = time.monotonic()
+        run = suite.run(cdir, "-p", "no:xdist", timeout=240)
+        elapsed = time.monotonic() - started
+    assert run.doc is not None and run.doc["run"]["complete"], run
+    assert len(run.results) > 70
+    for cid, r in run.results.items():
+        if cid.startswith("clients."):
+            assert r["observed"] == "error", (cid, r["message"])
+            assert r["requests"] <= 3, (cid, r["requests"])  # the shape and its retries only
+        if server_kind == "cut_close":  # nothing usable ever comes back: no verdict at all
+            assert r["observed"] == "error", (cid, r["message"])
+        assert "internal error" not in r["message"], (cid, r["message"])
+    assert elapsed < 120, elapsed

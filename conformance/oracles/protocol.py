@@ -86,6 +86,8 @@ def _message_or_stream(p: Probe, case: Any, name: str) -> Observation:
 def stop_reason(p: Probe, case: Any) -> Observation:
     """Where output stopped on a stop sequence, the reason must say so and echo it."""
     obs = stop_sequences(p, case)
+    if obs.observed is Observed.ERROR:  # a transport failure stays one, not "inconclusive"
+        return obs
     if obs.observed is not Observed.HONORED:
         return Observation(
             Observed.INCONCLUSIVE, f"no stop on the sequence to judge: {obs.message}", obs.evidence
