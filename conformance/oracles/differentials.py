@@ -81,6 +81,10 @@ def echo(p: Probe, case: Any) -> Observation:
         hits += p.nonce(f"K/{trial}").lower() in response_text(ex.message()).lower()
     for trial in range(n):
         ex = p.send(f"control {trial + 1}", p.body(case.probe, case.control, trial=trial))
+        if ex.transport_failure:  # a control that got no answer proves nothing either way
+            return failure(ex, f"the control (trial {trial + 1})") or Observation(
+                Observed.ERROR, f"the control (trial {trial + 1}): no answer"
+            )
         if ex.ok:
             control_hits += p.nonce(f"K/{trial}").lower() in response_text(ex.message()).lower()
     summary = f"code echoed {hits}/{n}, control {control_hits}/{n}"
