@@ -109,6 +109,7 @@ class Session:
             client = runner.make_client(target, self.settings, key, limiter=limiter)
             if self.mode == "replay":
                 client.sleep = lambda _seconds: None
+                client.secrets = list(self.secrets)  # the placeholder key is no secret
             left = self.started_at + self.settings.budget.run_seconds - time.time()
             client.run_deadline = time.monotonic() + left
             self.clients[target.name] = client
