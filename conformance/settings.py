@@ -69,6 +69,16 @@ class Clients:
 
 
 @dataclass(frozen=True)
+class Budget:
+    """Wall time for one row (all its requests, retries and waits) and for a whole run. A
+    row cut by either is an ``error`` naming the budget; the run still completes (rows past
+    the run's budget send nothing and are ``error`` at once)."""
+
+    row_seconds: float = 600.0
+    run_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
 class Settings:
     max_tokens: int = 4  # of a probe that does not set its own
     prompt: str = "Reply with the word OK."  # user turn of a probe without messages
@@ -80,6 +90,7 @@ class Settings:
     max_tokens_oracle: MaxTokensOracle = field(default_factory=MaxTokensOracle)
     limits: Limits = field(default_factory=Limits)
     clients: Clients = field(default_factory=Clients)
+    budget: Budget = field(default_factory=Budget)
 
 
 # Each limit: the smallest value allowed.
@@ -91,6 +102,8 @@ MINIMUM = {
     "retries": 0,
     "backoff": 0,
     "max_backoff": 0,
+    "row_seconds": 0.001,
+    "run_seconds": 0.001,
 }
 
 

@@ -86,6 +86,8 @@ def _message_or_stream(p: Probe, case: Any, name: str) -> Observation:
 def stop_reason(p: Probe, case: Any) -> Observation:
     """Where output stopped on a stop sequence, the reason must say so and echo it."""
     obs = stop_sequences(p, case)
+    if obs.observed is Observed.ERROR:  # a transport failure stays one, not "inconclusive"
+        return obs
     if obs.observed is not Observed.HONORED:
         return Observation(
             Observed.INCONCLUSIVE, f"no stop on the sequence to judge: {obs.message}", obs.evidence
@@ -133,8 +135,10 @@ def errors(p: Probe, case: Any) -> Observation:
     for arm in case.params["invalid"]:
         ex = p.send(arm["label"], p.body(case.probe, arm.get("probe")))
         evidence[arm["label"]] = f"{ex.status} {ex.error_type()}"
-        if ex.status is None:
-            return Observation(Observed.ERROR, f"{arm['label']}: {ex.error}", evidence)
+        if ex.unanswered:
+            return Observation(
+                Observed.ERROR, f"{arm['label']}: {ex.error or ex.detail()}", evidence
+            )
         if ex.ok:
             found.append(f"{arm['label']}: answered {ex.status}, not 4xx")
         elif ex.status >= 500:
@@ -150,6 +154,8 @@ def auth_errors(p: Probe, case: Any) -> Observation:
     for label, kwargs in (("wrong key", {"key": WRONG_KEY}), ("no key", {"auth": "none"})):
         ex = p.send(label, p.body(case.probe), **kwargs)
         evidence[label] = f"{ex.status} {ex.error_type()}"
+        if ex.unanswered:  # a dead port or a rate limit says nothing about authentication
+            return Observation(Observed.ERROR, f"{label}: {ex.error or ex.detail()}", evidence)
         if ex.status != 401:
             found.append(f"{label}: answered {ex.status}, not 401")
         elif ex.error_type() != "authentication_error":

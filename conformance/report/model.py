@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.report.loading import parse_time
+from conformance.secrets import PLACEHOLDER, REPORT_SECRET_KEYS
 
 OUTCOMES = ("pass", "fail", "inconclusive", "error")
 ICONS = {"pass": "✅", "fail": "❌", "inconclusive": "❔", "error": "⚠️"}
@@ -42,7 +43,7 @@ SOURCE_LABEL = {
     "merged": "merged",
 }
 DECLARED_ONLY = "declared only (not run)"
-SECRET_KEYS = {"x-api-key", "authorization", "proxy-authorization", "api-key", "api_key"}
+SECRET_KEYS = REPORT_SECRET_KEYS  # the one list (conformance.secrets), and two more names
 # Response headers that name a server, and how to say which one it is.
 SERVER_NAMES = {"x-litellm-version": "LiteLLM", "x-vllm-version": "vLLM"}
 
@@ -193,7 +194,7 @@ def redact(value: Any) -> Any:
         out = {}
         for key, item in value.items():
             if isinstance(key, str) and key.lower() in SECRET_KEYS and isinstance(item, str):
-                out[key] = item if "redacted" in item.lower() else "[redacted]"
+                out[key] = item if "redacted" in item.lower() else PLACEHOLDER
             else:
                 out[key] = redact(item)
         return out
