@@ -23,7 +23,10 @@ def violations(ex: Exchange) -> list[str]:
     if ex.status is None:
         return []
     if ex.is_stream:
-        return protocol.check_stream(ex.raw)[0]
+        limit = (
+            (ex.request_body or {}).get("max_tokens") if isinstance(ex.request_body, dict) else None
+        )
+        return protocol.check_stream(ex.raw, max_tokens=limit)[0]
     if not ex.ok:
         return protocol.check_error(ex.status, ex.json, ex.raw)
     if ex.path == "/v1/messages" and isinstance(ex.json, dict):
