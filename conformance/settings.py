@@ -67,7 +67,7 @@ class MaxTokensOracle:
 class Usage:
     tolerance: float = 0.1  # reported prompt tokens may differ from count_tokens by this share
     output_slack: int = 2  # output_tokens may differ from the counted text deltas by this much
-    long_prompt_words: int = 16000  # filler words of a prompt past a 16k-token context
+    long_prompt_words: int = 20000  # filler words (~1 token each) past a 16k-token context
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ FAKE_KEY = "sk-fake-test-key-123"
 MODEL = "fake-model-1"
 IMAGE_TOKENS = 64
 MIN_CACHEABLE = 1024
-CONTEXT_TOKENS = 12000  # past it: "prompt is too long" (Claude Code shapes ~8.4k, probe 16k)
+CONTEXT_TOKENS = 12000  # past it: "prompt is too long" (Claude Code shapes ~8.4k, probe ~20k)
 KNOWN_VERSIONS = frozenset({"2023-01-01", "2023-06-01", "2026-10-21"})
 KNOWN_BETAS = frozenset(
     {

@@ -11,7 +11,8 @@ One oracle, ``claude_code``, with ``params.check`` naming the observation:
   agrees with the number of text deltas (within ``output_slack``); the stream obeys
   ``max_tokens``. Claude Code's context meter and auto-compaction read these numbers.
 - ``tool_stream``: ``input_json_delta`` pieces join to JSON equal to the non-streamed
-  ``input``; every tool_use block has its own, consecutive index, from 0.
+  ``input``; every tool_use block has its own, consecutive index, from 0 (``min_tools: 2``:
+  inconclusive unless the model made two calls).
 - ``graceful``: a field Claude Code sends is refused cleanly (4xx with the error envelope),
   ignored or honored, never a 5xx or an empty answer. ``honored_when`` names what shows it
   took effect (a thinking block).
@@ -51,6 +52,7 @@ LEAKS = re.compile(
         "cache_fields": {"type": "boolean"},
         "honored_when": {"enum": ["thinking_block"]},
         "headers": {"type": "object"},
+        "min_tools": {"type": "integer", "minimum": 1},
     },
     required=("check",),
 )
@@ -201,6 +203,14 @@ def _tool_stream(p: Probe, case: Any) -> Observation:
             Observed.INCONCLUSIVE,
             "no tool_use in either answer: the model never called the tool, so the streamed "
             "tool input cannot be judged",
+            evidence,
+        )
+    want = case.params.get("min_tools", 1)
+    if want > 1 and max(len(tools), len(expected)) < want:
+        return Observation(
+            Observed.INCONCLUSIVE,
+            f"the model made {len(tools)} streamed / {len(expected)} unstreamed tool call(s), "
+            f"fewer than the {want} this row needs to judge parallel blocks",
             evidence,
         )
     found = []

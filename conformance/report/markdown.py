@@ -127,10 +127,9 @@ def _reasons(rows: list[Row], targets: list[TargetView]) -> list[str]:
             if note:
                 text += f" — _note:_ {md(note)}"
             fix = (rec.get("evidence") or {}).get("workaround")
-            if isinstance(fix, dict) and rec["outcome"] != "pass":
-                text += (
-                    f" — _workaround:_ {md(fix['setting'])} ({md(fix['changes'])}, {fix['doc']})"
-                )
+            if isinstance(fix, dict) and rec["outcome"] == "fail":
+                # the setting and its doc; what it changes is in the cell's panel
+                text += f" — _workaround:_ {md(fix['setting'])} ([doc]({fix['doc']}))"
             items.append(text)  # the cell above links to the evidence
     if not items:
         return []
