@@ -116,6 +116,8 @@ def run_case(
     evidence["requests"] = probe.evidence_requests()
     if case.why:
         evidence.setdefault("why", case.why)
+    if case.workaround:
+        evidence["workaround"] = case.workaround
     return Result(
         id=case.id,
         target=target.name,

@@ -64,6 +64,13 @@ class MaxTokensOracle:
 
 
 @dataclass(frozen=True)
+class Usage:
+    tolerance: float = 0.1  # reported prompt tokens may differ from count_tokens by this share
+    output_slack: int = 2  # output_tokens may differ from the counted text deltas by this much
+    long_prompt_words: int = 20000  # filler words (~1 token each) past a 16k-token context
+
+
+@dataclass(frozen=True)
 class Clients:
     bisect_budget: int = 30  # requests a refused client shape may spend on finding the culprit
 
@@ -89,6 +96,7 @@ class Settings:
     cache: Cache = field(default_factory=Cache)
     max_tokens_oracle: MaxTokensOracle = field(default_factory=MaxTokensOracle)
     limits: Limits = field(default_factory=Limits)
+    usage: Usage = field(default_factory=Usage)
     clients: Clients = field(default_factory=Clients)
     budget: Budget = field(default_factory=Budget)
 

@@ -49,8 +49,37 @@ def _check_params() -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 @oracle("protocol", required=("check",))
 def protocol_check(p: Probe, case: Any) -> Observation:
-    """Wire-contract rows: ``params.check`` picks the registered check (see the module)."""
-    return CHECKS[case.params["check"]](p, case)
+    """Wire-contract rows: ``params.check`` picks the registered check (see the module).
+
+    A verdict never contradicts its evidence: every answer the row received is checked
+    against the wire contract (the ``protocol`` lines of its evidence), and any violation
+    found there makes the row ``violated``, whatever the check itself concluded (a 401
+    without ``"type": "error"`` breaks the contract even when its status is right).
+    Transport errors stay ``error``.
+    """
+    return agree_with_evidence(p, CHECKS[case.params["check"]](p, case))
+
+
+def agree_with_evidence(p: Probe, obs: Observation) -> Observation:
+    """``obs``, made ``violated`` when an exchange of ``p`` breaks the wire contract."""
+    if obs.observed is Observed.ERROR:
+        return obs
+    seen = [f"{label}: {v}" for label, ex in p.exchanges for v in wire.violations(ex)]
+    evidence = dict(obs.evidence)
+    listed = list(evidence.get("violations") or [])
+    extra = [v for v in seen if not any(v.endswith(x) or x.endswith(v) for x in listed)]
+    if not extra:
+        return obs
+    evidence["violations"] = (listed + extra)[:12]
+    if obs.observed is Observed.VIOLATED:
+        return Observation(obs.observed, obs.message, evidence)
+    evidence["check_said"] = obs.message
+    return Observation(
+        Observed.VIOLATED,
+        f"{len(extra)} wire violation(s) in the answers: {extra[0]} (the check alone said: "
+        f"{obs.message})",
+        evidence,
+    )
 
 
 @check("message")
