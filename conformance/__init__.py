@@ -4,9 +4,10 @@ vendor's compatibility table says, row by row?
 Where each concept lives, in layers; a module imports only from its own layer or below
 (``tests/test_layout.py`` enforces it, reading every import with ``ast``):
 
-0. base, importing nothing else of the package: ``yamlfile`` (YAML with line numbers, so
-   errors name file:line), ``secrets`` (the one credential-header list, the one placeholder,
-   scrubbing), ``settings`` (typed ``cases/settings.yaml``, defaults written once),
+0. base, importing nothing above it: ``yamlfile`` (YAML with line numbers, so
+   errors name file:line), ``safejson`` (answers' JSON parsed with a depth limit),
+   ``secrets`` (the one credential-header list, the one placeholder, the scrubbing policy),
+   ``settings`` (typed ``cases/settings.yaml``, defaults written once),
    ``vocabulary`` (observed / declared / outcome, ``Observation``), ``filler`` (neutral filler
    text), ``hookspecs`` (the hooks a conftest may implement: ``pytest_conformance_result``,
    ``pytest_conformance_report``).
@@ -14,7 +15,8 @@ Where each concept lives, in layers; a module imports only from its own layer or
    schema), ``targets``, ``sse`` (stream parsing and grammar), ``limits`` (rate limits shared
    by xdist workers), ``transport`` (the per-request deadline below httpx), ``sdk`` (does
    the official SDK load an answer?).
-2. the wire: ``client`` (HTTP: auth, limits, retries, accounting), ``protocol`` (schemas
+2. the wire: ``client`` (HTTP: auth, limits, retries, budgets, accounting), ``exchange``
+   (one request and its answer, scrubbed before it is cut), ``protocol`` (schemas
    from the pinned SDK, error envelope, stream checks).
 3. one answer and its storage: ``wire`` (the wire verdict on one answer), ``results``
    (result records, results.json), ``recording`` (cassettes).

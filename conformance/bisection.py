@@ -187,6 +187,25 @@ class Bisection:
         return out
 
 
+# 5xx that say "busy" or "upstream timed out", not "this request": never bisected.
+CAPACITY_STATUSES = frozenset({503, 504, 529})
+
+
+def worth_bisecting(ex: Any) -> bool:
+    """A complete refusal of the request: a 4xx (not 408/429), or a 500/502 that may go away
+    without one field. A transport failure (no answer, cut, unparsable, 3xx, 408, 429, 503,
+    504, 529) is not: bisecting it would spend the budget repeating the failure."""
+    if ex.client_error:
+        return True
+    status = ex.status
+    return (
+        ex.error is None
+        and status is not None
+        and status >= 500
+        and status not in CAPACITY_STATUSES
+    )
+
+
 def _status(ex: Any) -> Any:
     return ex.status if ex.status is not None else ex.error
 
@@ -212,6 +231,9 @@ def bisect(
     class Spent(Exception):
         pass
 
+    class Failed(Exception):
+        pass
+
     def passes(fields: list[Variant]) -> bool:
         if len(tried) >= budget:
             raise Spent
@@ -221,6 +243,8 @@ def bisect(
         label = " + ".join(v.field for v in fields)
         ex = send(f"bisect: without {label}", trial)
         tried.append({"without": label, "status": _status(ex)})
+        if not ex.ok and not worth_bisecting(ex):
+            raise Failed(ex.error or f"answered {ex.status}")
         return bool(ex.ok)
 
     def smallest(cands: list[Variant], removed: list[Variant]) -> list[Variant]:
@@ -247,4 +271,6 @@ def bisect(
         found = smallest(candidates, [])
     except Spent:
         return Bisection([], tried, f"budget of {budget} requests spent; no culprit found")
+    except Failed as exc:
+        return Bisection([], tried, f"stopped: a transport failure, not a refusal ({exc})")
     return Bisection([v.field for v in found], tried, "no single field; these together")

@@ -36,6 +36,7 @@ class Case:
     control: dict[str, Any] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     why: str = ""
+    workaround: dict[str, Any] | None = None  # a documented client setting that avoids a failure
     file: Path | None = None
     line: int = 0
 
@@ -156,6 +157,7 @@ def load_file(
             control=plain(entry["control"]) if "control" in entry else None,
             params=plain(entry.get("params", {})),
             why=entry.get("why", ""),
+            workaround=plain(entry["workaround"]) if "workaround" in entry else None,
             file=path,
             line=line,
         )

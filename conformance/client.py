@@ -13,170 +13,24 @@ in the headers or the body, is cut on time. ``max_body_bytes`` bounds what is ke
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import json
 import time
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from conformance import sse
-from conformance.secrets import CREDENTIAL_HEADERS, PLACEHOLDER
+from conformance import safejson, sse
+from conformance.exchange import (  # noqa: F401 (re-exported: the client's vocabulary)
+    Exchange,
+    content_summary,
+    prompt_tokens,
+    response_text,
+    retry_after,
+)
+from conformance.secrets import CREDENTIAL_HEADERS, PLACEHOLDER, scrub_text, url_secrets
 from conformance.settings import Limits
 from conformance.transport import bound_by_deadline, deadline
-
-
-@dataclass
-class Exchange:
-    """One request and what came back. ``error`` is set when nothing usable came back."""
-
-    method: str
-    path: str
-    request_headers: dict[str, str]
-    request_body: Any
-    status: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    raw: bytes = b""
-    json: Any = None
-    events: list[sse.Event] | None = None
-    error: str | None = None
-    retries: list[str] = field(default_factory=list)
-    elapsed_ms: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300 and self.error is None
-
-    @property
-    def client_error(self) -> bool:
-        return self.status is not None and 400 <= self.status < 500
-
-    @property
-    def is_stream(self) -> bool:
-        return self.headers.get("content-type", "").startswith("text/event-stream")
-
-    def message(self) -> dict[str, Any] | None:
-        """The response as a Message dict: the JSON body, or the accumulated stream."""
-        if self.events is not None:
-            return sse.accumulate(self.events)
-        return self.json if isinstance(self.json, dict) else None
-
-    def error_type(self) -> str | None:
-        body = self.json if isinstance(self.json, dict) else {}
-        err = body.get("error")
-        if isinstance(err, dict):
-            return err.get("type") if isinstance(err.get("type"), str) else None
-        return None
-
-    def error_message(self) -> str | None:
-        body = self.json if isinstance(self.json, dict) else {}
-        err = body.get("error")
-        if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return err["message"][:300]
-        if isinstance(err, str):
-            return err[:300]
-        return None
-
-    def detail(self) -> str:
-        """Why this answer is not usable, in one line: the client's error, the error
-        envelope's message, or what the body is when it is not JSON (an HTML error page)."""
-        if self.error or self.error_message():
-            return self.error or self.error_message() or ""
-        if not self.raw:
-            return "empty body"
-        kind = self.headers.get("content-type", "no content-type").split(";")[0]
-        snippet = " ".join(self.raw[:120].decode("utf-8", "replace").split())
-        return f"{kind} body, not an error envelope: {snippet!r}"
-
-    def summary(self) -> dict[str, Any]:
-        """A compact, secret-free account of this exchange for evidence."""
-        out: dict[str, Any] = {"status": self.status}
-        if self.error:
-            out["error"] = self.error
-        if self.retries:
-            out["retries"] = list(self.retries)
-        msg = self.message() if self.ok else None
-        if msg and (self.events is not None or msg.get("type") == "message"):
-            out["stop_reason"] = msg.get("stop_reason")
-            if msg.get("stop_sequence") is not None:
-                out["stop_sequence"] = msg.get("stop_sequence")
-            usage = msg.get("usage")
-            if isinstance(usage, dict):
-                out["usage"] = {k: v for k, v in usage.items() if isinstance(v, int)}
-            out["content"] = content_summary(msg)
-        elif self.status is not None and not self.ok:
-            out["error_type"] = self.error_type()
-            out["error_message"] = self.error_message() or self.raw[:200].decode("utf-8", "replace")
-        return out
-
-
-def retry_after(headers: dict[str, str]) -> float | None:
-    """The wait an answer asks for: ``retry-after-ms``, else ``retry-after`` in seconds or as
-    an HTTP date; None when absent or unreadable."""
-    try:
-        if headers.get("retry-after-ms") is not None:
-            return max(float(headers["retry-after-ms"]) / 1000, 0.0)
-    except ValueError:
-        pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
-
-def content_summary(msg: dict[str, Any]) -> list[str]:
-    """Short strings describing each content block, e.g. ``text: 'Hello'``."""
-    out = []
-    for block in msg.get("content") or []:
-        if not isinstance(block, dict):
-            out.append(repr(block)[:80])
-            continue
-        kind = block.get("type")
-        if kind == "text":
-            out.append(f"text: {str(block.get('text'))[:120]!r}")
-        elif kind == "tool_use":
-            out.append(f"tool_use {block.get('name')}({json.dumps(block.get('input'))[:100]})")
-        elif kind == "thinking":
-            out.append(f"thinking: {str(block.get('thinking'))[:60]!r}")
-        else:
-            out.append(str(kind))
-    return out
-
-
-def response_text(msg: dict[str, Any] | None) -> str:
-    """All text the model produced, tool inputs included (a code may be echoed in either)."""
-    if not msg:
-        return ""
-    parts = []
-    for block in msg.get("content") or []:
-        if not isinstance(block, dict):
-            continue
-        if block.get("type") == "text":
-            parts.append(str(block.get("text") or ""))
-        elif block.get("type") == "tool_use":
-            parts.append(json.dumps(block.get("input")))
-    return "\n".join(parts)
-
-
-def prompt_tokens(usage: dict[str, Any] | None) -> int | None:
-    """Prompt size as Anthropic defines it: ``input_tokens`` excludes cached tokens."""
-    if not isinstance(usage, dict) or not isinstance(usage.get("input_tokens"), int):
-        return None
-    total = usage["input_tokens"]
-    for key in ("cache_read_input_tokens", "cache_creation_input_tokens"):
-        if isinstance(usage.get(key), int):
-            total += usage[key]
-    return total
 
 
 class Client:
@@ -200,9 +54,16 @@ class Client:
         self.limits = limits or Limits()
         self.limiter = limiter  # conformance.limits.Limiter: the target's shared limits
         self.host = urlsplit(self.base_url).netloc.rpartition("@")[2]  # for messages
+        # What is kept of answers is scrubbed of these (see conformance.secrets).
+        self.secrets = [s for s in [api_key, *url_secrets(self.base_url)] if s]
         timeout = httpx.Timeout(self.limits.read_timeout, connect=self.limits.connect_timeout)
         self._http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
-        bound_by_deadline(self._http)
+        bound_by_deadline(self._http, self.limits.max_body_bytes)
+        # Time budgets (time.monotonic()): the runner sets the row's, the session the run's.
+        # A request that would start past one is not sent; one on the wire is cut at it.
+        self.row_deadline: float | None = None
+        self.run_deadline: float | None = None
+        self.budget_note: str | None = None  # set when a budget cut or stopped a request
         self.requests = 0
         # Replay serves recorded answers instantly; waiting out a recorded retry-after again
         # would only slow it down. The plugin swaps this for a no-op in replay mode.
@@ -246,14 +107,20 @@ class Client:
             else:
                 merged[name.lower()] = value
         shown = {k: PLACEHOLDER if k in CREDENTIAL_HEADERS else v for k, v in merged.items()}
-        ex = Exchange(method, path, shown, body)
+        ex = Exchange(method, path, shown, body, secrets=self.secrets)
         content = json.dumps(body).encode() if body is not None else None
         started = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
+            over = self._over_budget()
+            if over:
+                ex.status, ex.error = None, over
+                break
             with self.limiter.request() if self.limiter else contextlib.nullcontext():
                 self._once(ex, method, path, merged, content)
+            if ex.ok and ex.is_stream and not (isinstance(body, dict) and body.get("stream")):
+                ex.error = "a request without stream: true was answered with an SSE stream"
             delay = self._retry_delay(ex, attempt)
             if delay is None:
                 break
@@ -263,6 +130,23 @@ class Client:
         ex.elapsed_ms = int((time.monotonic() - started) * 1000)
         self._account(ex)
         return ex
+
+    def _budget_left(self) -> tuple[float, str] | None:
+        """Seconds left of the tighter of the row's and the run's budget, and which."""
+        now = time.monotonic()
+        left = [
+            (at - now, name)
+            for at, name in ((self.row_deadline, "row"), (self.run_deadline, "run"))
+            if at is not None
+        ]
+        return min(left) if left else None
+
+    def _over_budget(self) -> str | None:
+        left = self._budget_left()
+        if left is None or left[0] > 0:
+            return None
+        self.budget_note = f"the {left[1]} time budget is used up; request not sent"
+        return self.budget_note
 
     def _once(
         self,
@@ -278,13 +162,17 @@ class Client:
         url = self.base_url + path
         total = self.limits.total_timeout
         cut_by_time = f"total timeout: response not finished after {total:g}s; cut"
+        budget = self._budget_left()
+        if budget is not None and budget[0] < total:
+            total = max(budget[0], 0.001)
+            cut_by_time = f"the {budget[1]} time budget ran out after {total:g}s; request cut"
         started = time.monotonic()
         deadline.at = started + total
         try:
             with self._http.stream(method, url, headers=headers, content=content) as resp:
                 ex.status = resp.status_code
                 ex.headers = {
-                    k.lower(): self._scrub_text(v)
+                    scrub_text(k.lower(), self.secrets): scrub_text(v, self.secrets)
                     for k, v in resp.headers.items()
                     if k.lower() not in CREDENTIAL_HEADERS
                 }
@@ -303,7 +191,7 @@ class Client:
                     if time.monotonic() - started > total:
                         ex.error = cut_by_time
                         break
-                ex.raw = self._scrub_bytes(b"".join(chunks))
+                ex.raw = b"".join(chunks)  # as received: scrubbing is for what is kept
         except httpx.TimeoutException as exc:
             if time.monotonic() - started >= total:
                 ex.error = cut_by_time
@@ -318,10 +206,15 @@ class Client:
                     f"read_timeout {self.limits.read_timeout:g}s"
                 )
         except httpx.HTTPError as exc:
-            ex.error = self._scrub_text(f"transport: {type(exc).__name__}: {exc} ({self.host})")
-            ex.error = ex.error[:300]
+            if "max_body_bytes" in str(exc):  # the transport's cap (record mode reads there)
+                ex.error = str(exc)
+            else:
+                text = f"transport: {type(exc).__name__}: {exc} ({self.host})"
+                ex.error = scrub_text(text, self.secrets)[:300]
         finally:
             deadline.at = None
+        if ex.error == cut_by_time and cut_by_time.startswith("the "):
+            self.budget_note = cut_by_time
         if ex.error or ex.status is None:
             return
         if ex.is_stream:
@@ -334,22 +227,17 @@ class Client:
                 )
         else:
             try:
-                ex.json = json.loads(ex.raw) if ex.raw else None
-            except ValueError:
+                ex.json = safejson.loads(ex.raw) if ex.raw else None
+            except ValueError as exc:
                 ex.json = None
+                snippet = ex.clean(ex.raw[:4096].decode("utf-8", "replace"))[:80]
+                deep = "nested deeper" in str(exc) or "too deep" in str(exc)
                 if ex.ok:
-                    snippet = ex.raw[:80].decode("utf-8", "replace")
-                    ex.error = f"2xx answer is not JSON: {snippet!r}"
-
-    def _scrub_text(self, text: str) -> str:
-        """``text`` without this client's key: endpoints quote credentials back."""
-        if self.api_key and self.api_key in text:
-            text = text.replace(self.api_key, PLACEHOLDER)
-        return text
-
-    def _scrub_bytes(self, data: bytes) -> bytes:
-        key = self.api_key.encode() if self.api_key else b""
-        return data.replace(key, PLACEHOLDER.encode()) if key and key in data else data
+                    why = f" ({exc})" if deep else ""
+                    ex.error = f"2xx answer is not JSON: {snippet!r}{why}"
+                elif ex.client_error and (deep or "json" in ex.headers.get("content-type", "")):
+                    # a 4xx that says JSON and is not: a broken answer, not a refusal
+                    ex.error = f"{ex.status} answer is not JSON ({exc}): {snippet!r}"
 
     def _retry_delay(self, ex: Exchange, attempt: int) -> float | None:
         """Seconds to wait before retrying ``ex``, or None: not retryable, retries used up,

@@ -147,9 +147,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_configure_node(node: Any) -> None:
     """xdist controller: tell each worker where the run's shared limits live."""
     run = _session(node.config)
-    if run is not None and run.run_dir is not None:
-        from conformance.session import RUN_DIR_KEY
+    if run is None:
+        return
+    from conformance.session import RUN_DIR_KEY, RUN_START_KEY
 
+    node.workerinput[RUN_START_KEY] = run.started_at
+    if run.run_dir is not None:
         node.workerinput[RUN_DIR_KEY] = str(run.run_dir)
 
 

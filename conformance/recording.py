@@ -13,12 +13,19 @@ import contextlib
 import functools
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from conformance.secrets import CREDENTIAL_HEADERS, scrub_bytes, scrub_header_value, scrub_text
+from conformance.secrets import (
+    CREDENTIAL_HEADERS,
+    scrub_body,
+    scrub_header_value,
+    scrub_text,
+    scrub_url,
+)
 
 # Request headers whose value decides what a case tests; compared (after scrubbing) in replay.
 MATCHED_HEADERS = ("x-api-key", "authorization", "anthropic-version", "anthropic-beta")
@@ -40,6 +47,10 @@ class CassetteMissing(Exception):
     """Replay found no cassette (or no matching request in it)."""
 
 
+class CassetteBroken(Exception):
+    """A cassette that is not a readable vcrpy cassette (the message names the file)."""
+
+
 def cassette_path(cassette_dir: Path, target: str, case_id: str) -> Path:
     return cassette_dir / target / f"{case_id}.yaml"
 
@@ -49,6 +60,8 @@ def record_command(target: str, case_id: str) -> str:
 
 
 def _scrub_request(request: Any) -> Any:
+    if "@" in request.uri:  # --base-url http://user:key@host/
+        request.uri = scrub_url(request.uri)
     for name in list(request.headers):
         if name.lower() in CREDENTIAL_HEADERS:
             request.headers[name] = scrub_header_value(name, request.headers[name])
@@ -57,23 +70,32 @@ def _scrub_request(request: Any) -> Any:
 
 def _response_scrubber(secrets: list[str]) -> Any:
     def scrub(response: dict[str, Any]) -> dict[str, Any]:
+        status = response.get("status")
+        if isinstance(status, dict) and isinstance(status.get("message"), str):
+            status["message"] = scrub_text(status["message"], secrets)  # the reason phrase
         headers = response.get("headers", {})
+        content_type = ""
         for name in list(headers):
+            values = headers.pop(name)
             if name.lower() in DROPPED_RESPONSE_HEADERS or name.lower() in CREDENTIAL_HEADERS:
-                del headers[name]
-            else:  # a gateway may quote the key back in a header of its own
-                values = headers[name]
-                scrubbed = [
-                    scrub_text(str(v), secrets)
-                    for v in (values if isinstance(values, list) else [values])
-                ]
-                headers[name] = scrubbed if isinstance(values, list) else scrubbed[0]
+                continue
+            # a gateway may quote the key back in a header of its own, value or name
+            clean = scrub_text(name, secrets)
+            scrubbed = [
+                scrub_text(str(v), secrets)
+                for v in (values if isinstance(values, list) else [values])
+            ]
+            headers[clean] = scrubbed if isinstance(values, list) else scrubbed[0]
+            if clean.lower() == "content-type":
+                content_type = str(scrubbed[0])
         body = response.get("body", {})
         data = body.get("string")
         if isinstance(data, bytes):
-            body["string"] = scrub_bytes(data, secrets)
+            body["string"] = scrub_body(data, secrets, content_type)
         elif isinstance(data, str):
-            body["string"] = scrub_text(data, secrets)
+            body["string"] = scrub_body(
+                data.encode("utf-8", "surrogateescape"), secrets, content_type
+            ).decode("utf-8", "surrogateescape")
         return response
 
     return scrub
@@ -135,8 +157,18 @@ def cassette(mode: str, path: Path, secrets: list[str]) -> Iterator[None]:
     if mode == "replay":
         if not path.exists():
             raise CassetteMissing(f"no cassette at {path}")
-        with _vcr(secrets, "none").use_cassette(str(path)):
+        manager = _vcr(secrets, "none").use_cassette(str(path))
+        try:
+            manager.__enter__()
+        except Exception as exc:  # vcrpy loads (and parses) the file here
+            raise CassetteBroken(f"cassette {path} is not readable: {_brief(exc)}") from None
+        try:
             yield
+        except BaseException:
+            if not manager.__exit__(*sys.exc_info()):
+                raise
+        else:
+            manager.__exit__(None, None, None)
         return
     if mode == "record":
         # Record into a scratch file beside the real one, then rename: re-recording replaces
@@ -150,6 +182,24 @@ def cassette(mode: str, path: Path, secrets: list[str]) -> Iterator[None]:
                 os.replace(scratch, path)
         return
     raise ValueError(f"unknown mode {mode!r}")
+
+
+def _brief(exc: BaseException) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1})" if mark is not None else ""
+    return f"{type(exc).__name__}{where}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+
+
+def broken_in_replay(exc: BaseException, path: Path) -> CassetteBroken | None:
+    """A :class:`CassetteBroken` naming ``path`` when ``exc`` was raised inside vcrpy while
+    it served a recorded answer (a cassette edited by hand, truncated, or of another
+    format), else None."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    if any("/vcr/" in f.filename.replace("\\", "/") for f in frames):
+        return CassetteBroken(f"cassette {path} is broken: {_brief(exc)}")
+    return None
 
 
 def is_mismatch(exc: BaseException) -> bool:

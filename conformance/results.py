@@ -6,6 +6,7 @@ re-exported here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -95,16 +96,26 @@ def build_document(run: RunInfo, results: list[Result] | list[dict[str, Any]]) -
     return {"schema_version": 1, "run": run_dict, "results": records}
 
 
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``: a
+    reader (or a second run writing the same report directory) never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a report is meant to be published
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def write_results(path: Path, doc: dict[str, Any]) -> None:
     """Validate, then write atomically, so a reader never sees half a file."""
     validate_results(doc)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".json")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(doc, fh, indent=1, sort_keys=False)
-        fh.write("\n")
-    os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a results file is meant to be published
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(doc, indent=1, sort_keys=False) + "\n")
 
 
 def load_results(path: Path) -> dict[str, Any]:

@@ -63,6 +63,8 @@ def run_case(
     )
     before = (client.requests, client.input_tokens, client.output_tokens)
     started = time.monotonic()
+    client.row_deadline = started + settings.budget.row_seconds
+    client.budget_note = None
     cassette = recording.cassette_path(cassette_dir or Path("cassettes"), target.name, case.id)
     try:
         with recording.cassette(mode, cassette, secrets or []):
@@ -72,8 +74,20 @@ def run_case(
             Observed.ERROR,
             f"{exc}; record it with: {recording.record_command(target.name, case.id)}",
         )
+    except recording.CassetteBroken as exc:
+        obs = Observation(
+            Observed.ERROR,
+            f"{exc}; re-record it with: {recording.record_command(target.name, case.id)}",
+        )
     except Exception as exc:
-        if recording.is_mismatch(exc):
+        stale = recording.is_mismatch(exc)
+        broken = recording.broken_in_replay(exc, cassette) if mode == "replay" else None
+        if broken is not None and not stale:
+            obs = Observation(
+                Observed.ERROR,
+                f"{broken}; re-record it with: {recording.record_command(target.name, case.id)}",
+            )
+        elif stale:
             obs = Observation(
                 Observed.ERROR,
                 f"cassette {cassette} has no recorded answer for this request (stale: the probe "
@@ -86,12 +100,24 @@ def run_case(
                 f"internal error in oracle {case.oracle!r}: {type(exc).__name__}: {exc}",
                 {"traceback": traceback.format_exc(limit=6)[-2000:]},
             )
+    cut = client.budget_note
+    client.row_deadline = client.budget_note = None
+    if cut:  # whatever the oracle made of a cut row, it is not a verdict
+        obs = Observation(
+            Observed.ERROR,
+            f"{cut} (budget: row {settings.budget.row_seconds:g}s, run "
+            f"{settings.budget.run_seconds:g}s in cases/settings.yaml); oracle said: "
+            f"{obs.observed.value}: {obs.message}",
+            obs.evidence,
+        )
     status = Declared(declared["status"]) if declared else None
     outcome, reason = decide_outcome(status, obs.observed)
     evidence = dict(obs.evidence)
     evidence["requests"] = probe.evidence_requests()
     if case.why:
         evidence.setdefault("why", case.why)
+    if case.workaround:
+        evidence["workaround"] = case.workaround
     return Result(
         id=case.id,
         target=target.name,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 RUN_DIR_KEY = "anthropic_conformance_run_dir"
+RUN_START_KEY = "anthropic_conformance_run_started"  # the controller's time.time() at start
 
 
 class Session:
@@ -51,6 +53,7 @@ class Session:
             self.cases, self.profiles = cases.load_all(self.cases_dir, oracles.ORACLES)
             self.targets = targets.resolve(names, self.cases_dir / "targets")
             apply_overrides(self.targets, opt)
+            targets.check_profiles(self.targets, self.profiles)
             self.keys = {t.name: t.api_key(required=self.mode != "replay") for t in self.targets}
             self.settings = runner.load_settings(self.cases_dir / "settings.yaml")
             ids = [c.id for c in self.cases]
@@ -78,6 +81,8 @@ class Session:
         self.by_file: dict[Path, list[Any]] = {}
         for case in self.cases:
             self.by_file.setdefault(case.file.resolve(), []).append(case)
+        # The run's time budget counts from the controller's start (workers are told it).
+        self.started_at: float = float((worker or {}).get(RUN_START_KEY) or time.time())
         self.clients: dict[str, Any] = {}
         self.unredact_logs: Any = lambda: None  # set by the plugin (secrets.redact_logs)
         self.previous_sigterm: Any = None
@@ -96,7 +101,11 @@ class Session:
 
     @property
     def secrets(self) -> list[str]:
-        return [k for k in self.keys.values() if k]
+        """The keys, and the ``user:password`` of any base URL (see conformance.secrets)."""
+        from conformance.secrets import url_secrets
+
+        found = [k for k in self.keys.values() if k]
+        return found + [s for t in self.targets for s in url_secrets(t.base_url)]
 
     def client(self, target: Any) -> Any:
         from conformance import limits, runner
@@ -111,6 +120,9 @@ class Session:
             client = runner.make_client(target, self.settings, key, limiter=limiter)
             if self.mode == "replay":
                 client.sleep = lambda _seconds: None
+                client.secrets = list(self.secrets)  # the placeholder key is no secret
+            left = self.started_at + self.settings.budget.run_seconds - time.time()
+            client.run_deadline = time.monotonic() + left
             self.clients[target.name] = client
         return self.clients[target.name]
 

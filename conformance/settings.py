@@ -64,8 +64,25 @@ class MaxTokensOracle:
 
 
 @dataclass(frozen=True)
+class Usage:
+    tolerance: float = 0.1  # reported prompt tokens may differ from count_tokens by this share
+    output_slack: int = 2  # output_tokens may differ from the counted text deltas by this much
+    long_prompt_words: int = 20000  # filler words (~1 token each) past a 16k-token context
+
+
+@dataclass(frozen=True)
 class Clients:
     bisect_budget: int = 30  # requests a refused client shape may spend on finding the culprit
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Wall time for one row (all its requests, retries and waits) and for a whole run. A
+    row cut by either is an ``error`` naming the budget; the run still completes (rows past
+    the run's budget send nothing and are ``error`` at once)."""
+
+    row_seconds: float = 600.0
+    run_seconds: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -79,7 +96,9 @@ class Settings:
     cache: Cache = field(default_factory=Cache)
     max_tokens_oracle: MaxTokensOracle = field(default_factory=MaxTokensOracle)
     limits: Limits = field(default_factory=Limits)
+    usage: Usage = field(default_factory=Usage)
     clients: Clients = field(default_factory=Clients)
+    budget: Budget = field(default_factory=Budget)
 
 
 # Each limit: the smallest value allowed.
@@ -91,6 +110,8 @@ MINIMUM = {
     "retries": 0,
     "backoff": 0,
     "max_backoff": 0,
+    "row_seconds": 0.001,
+    "run_seconds": 0.001,
 }
 
 

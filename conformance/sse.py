@@ -10,9 +10,10 @@ define) and ``accumulate`` (fold the events into the Message a non-streaming cal
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from conformance import safejson
 
 # Which delta types may appear inside which block type.
 DELTAS_FOR_BLOCK: dict[str, frozenset[str]] = {
@@ -104,7 +105,7 @@ def _decode_data(text: str | None) -> tuple[dict[str, Any] | None, str | None]:
     if text is None:
         return None, "no data: line"
     try:
-        value = json.loads(text)
+        value = safejson.loads(text)
     except ValueError:
         return None, f"data is not JSON: {text[:60]!r}"
     if not isinstance(value, dict):
@@ -242,7 +243,7 @@ def _tool_input_problems(tool_json: dict[int, str]) -> list[str]:
         if not text:
             continue
         try:
-            value = json.loads(text)
+            value = safejson.loads(text)
         except ValueError as exc:
             out.append(f"block {index}: partial_json does not parse ({exc}): {text[:60]!r}")
             continue
@@ -276,7 +277,7 @@ def accumulate(events: list[Event]) -> dict[str, Any]:
     for index, text in tool_json.items():
         if text:
             try:
-                blocks[index]["input"] = json.loads(text)
+                blocks[index]["input"] = safejson.loads(text)
             except ValueError:
                 blocks[index]["input"] = text
     message["content"] = [blocks[i] for i in sorted(blocks)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,21 @@ def load_target(path: Path) -> Target:
         notes=doc.get("notes", ""),
         path=path,
     )
+
+
+def check_profiles(targets: list[Target], profiles: Collection[str]) -> None:
+    """Every target declares a known profile (else every row of it would be undocumented)."""
+    for t in targets:
+        if t.profile in profiles:
+            continue
+        line = 1
+        if t.path is not None and t.path.exists():
+            line = getattr(load(t.path), "key_lines", {}).get("profile", 1)
+        raise InputError(
+            f"{t.path or t.name}:{line}: target {t.name!r} declares unknown profile "
+            f"{t.profile!r}; fix: name one of {', '.join(sorted(profiles))}, or add "
+            f"cases/profiles/{t.profile}.yaml"
+        )
 
 
 def available(targets_dir: Path) -> list[str]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
+import zlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpcore
@@ -82,9 +84,73 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def bound_by_deadline(client: httpx.Client) -> bool:
+def _decompressor(encoding: str) -> Any:
+    encoding = encoding.lower().strip()
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(zlib.MAX_WBITS | 16)
+    if encoding == "deflate":
+        return zlib.decompressobj()
+    return None
+
+
+class _CappedStream:
+    """A response body that stops (``httpcore.ReadError``) past ``cap`` bytes, counted both as
+    received and, for gzip/deflate, decompressed: a 1 MB gzip bomb is cut, not inflated.
+
+    It sits below httpx (and below vcrpy, which reads whole bodies when recording), so the
+    cap holds in every mode."""
+
+    def __init__(self, inner: Iterable[bytes], cap: int, encoding: str) -> None:
+        self._inner = inner
+        self._cap = cap
+        self._decoder = _decompressor(encoding)
+
+    def _too_big(self, what: str) -> httpcore.ReadError:
+        return httpcore.ReadError(
+            f"response body over max_body_bytes ({self._cap} bytes{what}); cut"
+        )
+
+    def __iter__(self) -> Iterator[bytes]:
+        size = inflated = 0
+        for chunk in self._inner:
+            size += len(chunk)
+            if size > self._cap:
+                raise self._too_big("")
+            if self._decoder is not None:
+                data = chunk
+                try:
+                    while data:
+                        out = self._decoder.decompress(data, 65536)
+                        inflated += len(out)
+                        if inflated > self._cap:
+                            raise self._too_big(", decompressed")
+                        data = self._decoder.unconsumed_tail
+                except zlib.error:
+                    self._decoder = None  # httpx reports the broken encoding itself
+            yield chunk
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            close()
+
+
+def _capped(pool: Any, cap: int) -> None:
+    inner = pool.handle_request
+
+    def handle_request(request: httpcore.Request) -> httpcore.Response:
+        response = inner(request)
+        encoding = b",".join(v for k, v in response.headers if k.lower() == b"content-encoding")
+        response.stream = _CappedStream(response.stream, cap, encoding.decode("latin-1"))
+        return response
+
+    pool.handle_request = handle_request
+
+
+def bound_by_deadline(client: httpx.Client, max_body_bytes: int | None = None) -> bool:
     """Put the deadline backend under each connection pool of ``client`` (its transport and
-    any proxy mounts from the environment). httpx has no public hook for this; with another
+    any proxy mounts from the environment), and the ``max_body_bytes`` cap on every body
+    (:class:`_CappedStream`). httpx has no public hook for this; with another
     httpx the pools are left alone and the per-chunk check in ``Client._once`` still cuts
     a trickling body."""
     done = False
@@ -94,4 +160,6 @@ def bound_by_deadline(client: httpx.Client) -> bool:
         if backend is not None and not isinstance(backend, _DeadlineBackend):
             pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
             done = True
+            if max_body_bytes is not None:
+                _capped(pool, max_body_bytes)
     return done

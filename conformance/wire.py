@@ -23,11 +23,19 @@ def violations(ex: Exchange) -> list[str]:
     if ex.status is None:
         return []
     if ex.is_stream:
-        return protocol.check_stream(ex.raw)[0]
+        limit = (
+            (ex.request_body or {}).get("max_tokens") if isinstance(ex.request_body, dict) else None
+        )
+        return protocol.check_stream(ex.raw, max_tokens=limit)[0]
     if not ex.ok:
         return protocol.check_error(ex.status, ex.json, ex.raw)
-    if ex.path == "/v1/messages" and isinstance(ex.json, dict):
+    path = (ex.path or "").split("?")[0]
+    if path == "/v1/messages" and isinstance(ex.json, dict):
         return protocol.check_message(ex.json, max_tokens=(ex.request_body or {}).get("max_tokens"))
+    if path == "/v1/messages/count_tokens":
+        return protocol.check_count_tokens(ex.json)
+    if path == "/v1/models":
+        return protocol.check_models_list(ex.json)
     return []
 
 

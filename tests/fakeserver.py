@@ -39,6 +39,7 @@ FAKE_KEY = "sk-fake-test-key-123"
 MODEL = "fake-model-1"
 IMAGE_TOKENS = 64
 MIN_CACHEABLE = 1024
+CONTEXT_TOKENS = 12000  # past it: "prompt is too long" (Claude Code shapes ~8.4k, probe ~20k)
 KNOWN_VERSIONS = frozenset({"2023-01-01", "2023-06-01", "2026-10-21"})
 KNOWN_BETAS = frozenset(
     {
@@ -128,6 +129,17 @@ DEVIATIONS = FAULTS | frozenset(
         "ignore_cache_control",  # no cache accounting at all
         "echo_key_in_errors",  # error messages quote the request's credentials
         "flaky_429",  # the first request of each body is answered 429 with retry-after: 0
+        "empty_message_id",  # every Message (and message_start) has id ""
+        "models_without_has_more",  # GET /v1/models leaves out has_more
+        "zero_input_tokens",  # usage.input_tokens 0 everywhere (message_start too)
+        "stream_past_max_tokens",  # a stream sends more text deltas than max_tokens allows
+        "drop_input_json_delta",  # streamed tool_use blocks get no input_json_delta events
+        "tool_index_from_1",  # streamed content blocks are numbered from 1
+        "adaptive_empty_answer",  # thinking {type: adaptive} answered 200 with no content
+        "reject_context_management",  # the context_management field: 400 extra inputs
+        "context_500",  # a prompt past the context: 500 with a Python traceback
+        "truncate_context",  # a prompt past the context is cut silently and answered
+        "sse_done_sentinel",  # data: [DONE] after message_stop (OpenAI style)
         "slow",  # every /v1/messages answer waits slow_seconds (past a small read timeout)
     }
 )
@@ -356,6 +368,7 @@ class FakeAnthropic:
         self.check_images(body)
         if counting:
             return json_reply(200, {"input_tokens": sum(s.tokens for s in self.render(body))})
+        self.check_context(body)
         message = self.generate(body)
         logged.usage = {k: v for k, v in message["usage"].items() if isinstance(v, int)}
         if body.get("stream"):
@@ -402,6 +415,21 @@ class FakeAnthropic:
                 "image input is not supported - hint: you may need to provide the mmproj",
             )
 
+    def check_context(self, body: dict[str, Any]) -> None:
+        if "context_management" in body and "reject_context_management" in self.deviations:
+            raise bad_request("context_management: Extra inputs are not permitted")
+        size = sum(s.tokens for s in self.render(body))
+        if size <= CONTEXT_TOKENS or "truncate_context" in self.deviations:
+            return
+        if "context_500" in self.deviations:
+            raise ApiError(
+                500,
+                "api_error",
+                'Traceback (most recent call last):\n  File "/app/server/engine.py", line 88, '
+                "in generate\nValueError: input too large for the slot",
+            )
+        raise bad_request(f"prompt is too long: {size} tokens > {CONTEXT_TOKENS} maximum")
+
     # prompt rendering
 
     def render(self, body: dict[str, Any]) -> list[Segment]:
@@ -436,7 +464,14 @@ class FakeAnthropic:
         if kind == "document" and "drop_documents" in self.deviations:
             return []
         if kind == "tool_result":
-            return [Segment(render_tool_result(block), 0, marked)]
+            content = block.get("content")
+            images = (
+                [b for b in content if b.get("type") == "image"]
+                if isinstance(content, list)
+                else []
+            )
+            extra = 0 if "drop_images" in self.deviations else IMAGE_TOKENS * len(images)
+            return [Segment(render_tool_result(block), extra, marked)]
         return [Segment(render_block_text(block), 0, marked)]
 
     # generation
@@ -453,7 +488,22 @@ class FakeAnthropic:
         used = 0
         stop_reason, stop_sequence = "end_turn", None
         thinking = body.get("thinking") or {}
-        if thinking.get("type") == "enabled":
+        if thinking.get("type") == "adaptive" and "adaptive_empty_answer" in self.deviations:
+            usage["output_tokens"] = 0
+            return {
+                "id": f"msg_fake{number:06d}",
+                "type": "message",
+                "role": "assistant",
+                "model": body["model"],
+                "content": [],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": usage,
+            }
+        # adaptive: the model thinks when there is room for it (not in a 4-token probe)
+        if thinking.get("type") == "enabled" or (
+            thinking.get("type") == "adaptive" and budget >= 32
+        ):
             text = f"The user asks: {user_text[:80]} I will answer briefly."
             content.append({"type": "thinking", "thinking": text, "signature": signature(text)})
             used += count_tokens(text)
@@ -491,8 +541,10 @@ class FakeAnthropic:
         if stop_reason == "max_tokens" and "end_turn_for_max_tokens" in self.deviations:
             stop_reason = "end_turn"
         usage["output_tokens"] = max(used, 1)
+        if "zero_input_tokens" in self.deviations:
+            usage["input_tokens"] = 0
         return {
-            "id": f"msg_fake{number:06d}",
+            "id": "" if "empty_message_id" in self.deviations else f"msg_fake{number:06d}",
             "type": "message",
             "role": "assistant",
             "model": body["model"],
@@ -655,9 +707,10 @@ class FakeAnthropic:
             "created_at": "2026-01-01T00:00:00Z",
             "lifecycle": "active",
         }
-        return json_reply(
-            200, {"data": [info], "has_more": False, "first_id": self.model, "last_id": self.model}
-        )
+        page = {"data": [info], "has_more": False, "first_id": self.model, "last_id": self.model}
+        if "models_without_has_more" in self.deviations:
+            del page["has_more"]
+        return json_reply(200, page)
 
     def stream_reply(self, message: dict[str, Any], body: dict[str, Any]) -> Reply:
         events = stream_events(message)
@@ -671,11 +724,32 @@ class FakeAnthropic:
             )
             if first_delta is not None:
                 events.insert(1, events.pop(first_delta))
+        last = message["content"][-1]["type"] if message["content"] else None
+        if "stream_past_max_tokens" in self.deviations and last == "text":
+            at = max(i for i, d in enumerate(events) if d["type"] == "content_block_stop")
+            index = events[at]["index"]
+            extra = {"type": "text_delta", "text": " more"}
+            for _ in range(body["max_tokens"] + 1):
+                events.insert(at, {"type": "content_block_delta", "index": index, "delta": extra})
+        if "drop_input_json_delta" in self.deviations:
+            events = [
+                d
+                for d in events
+                if not (
+                    d["type"] == "content_block_delta" and d["delta"]["type"] == "input_json_delta"
+                )
+            ]
+        if "tool_index_from_1" in self.deviations:
+            for d in events:
+                if "index" in d:
+                    d["index"] += 1
         named = "sse_no_event_lines" not in self.deviations
         chunks = [
             ((f"event: {d['type']}\n" if named else "") + f"data: {json.dumps(d)}\n\n").encode()
             for d in events
         ]
+        if "sse_done_sentinel" in self.deviations:
+            chunks.append(b"data: [DONE]\n\n")
         headers = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
         return Reply(200, headers, chunks)
 

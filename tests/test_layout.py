@@ -2,10 +2,11 @@
 
 Layers, bottom up (the package's ``__init__`` docstring says the same in words):
 
-0. base: ``yamlfile``, ``secrets``, ``settings``, ``vocabulary``, ``hookspecs``, ``filler``
+0. base: ``yamlfile``, ``safejson``, ``secrets``, ``settings``, ``vocabulary``, ``hookspecs``,
+   ``filler``
 1. inputs and transport pieces: ``sse``, ``limits``, ``targets``, ``cases``, ``transport``,
    ``sdk``
-2. the wire: ``protocol``, ``client``
+2. the wire: ``protocol``, ``client``, ``exchange``
 3. one answer and its storage: ``wire``, ``results``, ``recording``
 4. requests: ``probe``, ``shapes``
 5. verdicts: ``bisection``, ``oracles`` (the package)
@@ -26,9 +27,18 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "conformance"
 LAYERS: list[set[str]] = [
-    {"conformance", "yamlfile", "secrets", "settings", "vocabulary", "hookspecs", "filler"},
+    {
+        "conformance",
+        "yamlfile",
+        "safejson",
+        "secrets",
+        "settings",
+        "vocabulary",
+        "hookspecs",
+        "filler",
+    },
     {"sse", "limits", "targets", "cases", "transport", "sdk"},
-    {"protocol", "client"},
+    {"protocol", "client", "exchange"},
     {"wire", "results", "recording"},
     {"probe", "shapes"},
     {"bisection", "oracles"},

@@ -571,7 +571,7 @@ def test_html_cells_ids_csp_and_no_external_assets() -> None:
     # Only inline assets: nothing fetched from anywhere.
     assert not re.search(r"<(link|img|iframe|object|embed)\b", page)
     assert not re.search(r"\ssrc=", page)
-    assert "sk-live-SECRET123" not in page and "[redacted]" in page
+    assert "sk-live-SECRET123" not in page and "&lt;redacted&gt;" in page
     # The CSP pins both scripts and the style by hash: a stray inline script cannot run.
     found = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page)
     assert found

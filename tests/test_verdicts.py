@@ -67,6 +67,10 @@ CLEAN_EXCEPTIONS = {
     "fields.mcp_servers": "accepted",
     "fields.metadata": "accepted",
     "fields.service_tier": "accepted",
+    # fields Claude Code sends that have no effect observable from outside: answered is all
+    "claude_code.output_config.effort": "accepted",
+    "claude_code.context_management": "accepted",
+    "claude_code.cache_control.ttl_1h": "accepted",
     # "is this value accepted?" rows: a 2xx is acceptance, not an observed effect
     **{
         f"extras.{cid}": "accepted"
@@ -103,8 +107,44 @@ STREAMING_CLIENTS = {
     "clients.claude_code.tool_round_trip": "violated",
     "clients.sdk_python.streaming": "violated",
 }
+CLAUDE_CODE_SHAPES = {
+    "clients.claude_code.first_turn": "violated",
+    "clients.claude_code.streaming": "violated",
+    "clients.claude_code.tool_round_trip": "violated",
+}
+# A broken stream: the protocol rows that stream (stream_equivalence's own stream is in its
+# evidence) and every streaming client shape.
+BROKEN_STREAM = {
+    "protocol.stream": "violated",
+    "protocol.stream_equivalence": "violated",
+    **STREAMING_CLIENTS,
+}
+TOOL_STREAM = {
+    "claude_code.tool_input.stream": "violated",
+    "claude_code.tool_input.parallel_stream": "violated",
+}
+PROTOCOL_ROWS = (
+    "protocol.message", "protocol.stream", "protocol.stream_equivalence", "protocol.errors",
+    "protocol.auth_errors", "protocol.bearer", "protocol.count_tokens", "protocol.models",
+    "protocol.stop_reason",
+)  # fmt: skip
+# rows that judge by a prompt-token differential
+TOKEN_DIFF_ROWS = (
+    "claude_code.tool_result.image", "content.string", "content.text.text", "content.image",
+    "content.document", "content.search_result", "content.thinking",
+    "content.redacted_thinking", "content.tool_use.input", "content.tool_use.name",
+    "content.tool_result.content", "content.tool_result.is_error", "content.server_tool_use",
+    "content.web_search_tool_result", "content.code_execution_tool_result",
+    "content.mcp_tool_use", "content.mcp_tool_result", "extras.system_role.mid_conversation",
+    "fields.system", "tools.description",
+)  # fmt: skip
 FLIPS: dict[str, dict[str, str]] = {
-    "ignore_max_tokens": {"fields.max_tokens": "ignored"},
+    # the count_tokens row's 1-token usage request answers more: a wire violation in its evidence
+    "ignore_max_tokens": {
+        "fields.max_tokens": "ignored",
+        "protocol.count_tokens": "violated",
+        **CLAUDE_CODE_SHAPES,  # adaptive thinking past their max_tokens of 4
+    },
     "end_turn_for_max_tokens": {"fields.max_tokens": "ignored"},
     # the protocol row needs a stop to judge the stop_reason of
     "drop_stop_sequences": {
@@ -114,15 +154,19 @@ FLIPS: dict[str, dict[str, str]] = {
     # the output is cut (the field works) but the stop is reported as end_turn / null
     "stop_without_reason": {"protocol.stop_reason": "violated"},
     "drop_system": {"fields.system": "ignored", "fields.system.echo": "ignored"},
-    "sse_bad_order": {"protocol.stream": "violated", **STREAMING_CLIENTS},
-    "sse_no_event_lines": {
-        "fields.stream": "ignored",
-        "protocol.stream": "violated",
-        **STREAMING_CLIENTS,
+    "sse_bad_order": {**BROKEN_STREAM},
+    "sse_no_event_lines": {"fields.stream": "ignored", **BROKEN_STREAM},
+    "no_usage_in_message_delta": {**BROKEN_STREAM, "claude_code.usage.stream": "violated"},
+    # the wrong-key arm of protocol.bearer gets an OpenAI-shaped 401 too; no Anthropic
+    # envelope on the prompt-too-long 400
+    "openai_errors": {
+        "protocol.errors": "violated",
+        "protocol.auth_errors": "violated",
+        "protocol.bearer": "violated",
+        "claude_code.prompt_too_long": "violated",
     },
-    "no_usage_in_message_delta": {"protocol.stream": "violated", **STREAMING_CLIENTS},
-    "openai_errors": {"protocol.errors": "violated", "protocol.auth_errors": "violated"},
     "html_500": {
+        "claude_code.prompt_too_long": "violated",  # an HTML 500, not a 400
         "protocol.bearer": "error",  # the wrong-key arm gets an HTML 500
         "content.text.citations": "error",
         "content.tool_use.id": "error",
@@ -142,6 +186,9 @@ FLIPS: dict[str, dict[str, str]] = {
     },
     "ignore_anthropic_version": {"headers.anthropic-version": "ignored"},
     "forced_tool_as_text": {
+        # no tool_use to stream: nothing to judge
+        "claude_code.tool_input.stream": "inconclusive",
+        "claude_code.tool_input.parallel_stream": "inconclusive",
         "tool_choice.tool": "ignored",
         "tool_choice.any": "ignored",
         "tools.name": "ignored",
@@ -157,12 +204,12 @@ FLIPS: dict[str, dict[str, str]] = {
         "tool_choice.any.disable_parallel_tool_use": "ignored",
         "tool_choice.tool.disable_parallel_tool_use": "ignored",
     },
-    "string_tool_input": {"tools.input_schema": "ignored"},
+    "string_tool_input": {"tools.input_schema": "ignored", **TOOL_STREAM},
     # the cached prefix was mostly the description: what is left is too short to cache
     "drop_tool_description": {"tools.description": "ignored", "tools.cache_control": "ignored"},
     "ignore_temperature": {"fields.temperature": "ignored"},
     "ignore_top_k": {"fields.top_k": "ignored"},
-    "drop_images": {"content.image": "ignored"},
+    "drop_images": {"content.image": "ignored", "claude_code.tool_result.image": "ignored"},
     "drop_documents": {"content.document": "ignored"},
     "reject_images": {"content.image": "rejected"},
     "image_500": {"content.image": "rejected"},  # 5xx only with the block: the block is refused
@@ -173,6 +220,36 @@ FLIPS: dict[str, dict[str, str]] = {
         "tools.cache_control": "ignored",
     },
     "echo_key_in_errors": {},  # a secret-handling deviation: see test_recording.py
+    "empty_message_id": {
+        **{
+            r: "violated"
+            for r in PROTOCOL_ROWS
+            if r not in ("protocol.errors", "protocol.auth_errors", "protocol.models")
+        },
+        **CLAUDE_CODE_SHAPES,
+        "clients.sdk_python.defaults": "violated",
+        "clients.sdk_python.tool_round_trip": "violated",
+        "clients.sdk_python.streaming": "violated",
+    },
+    "models_without_has_more": {"protocol.models": "violated"},
+    # every prompt-token differential sees 0 -> 0: "never reached the model"
+    "zero_input_tokens": {
+        "claude_code.usage.input_tokens": "violated",
+        "claude_code.usage.cache_fields": "violated",
+        "claude_code.usage.stream": "violated",
+        **{r: "ignored" for r in TOKEN_DIFF_ROWS},
+    },
+    "stream_past_max_tokens": {"claude_code.usage.stream": "violated"},
+    "drop_input_json_delta": {**TOOL_STREAM},
+    "tool_index_from_1": {**TOOL_STREAM, **BROKEN_STREAM},
+    "adaptive_empty_answer": {"claude_code.thinking.adaptive": "violated"},
+    "reject_context_management": {
+        "claude_code.context_management": "rejected",
+        **{r: "rejected" for r in CLAUDE_CODE_SHAPES},  # every Claude Code turn sends it
+    },
+    "context_500": {"claude_code.prompt_too_long": "violated"},  # a 500 with a traceback
+    "truncate_context": {"claude_code.prompt_too_long": "ignored"},
+    "sse_done_sentinel": {"claude_code.stream_end": "violated", **BROKEN_STREAM},
     "flaky_429": {},  # retried (retry-after: 0): nothing changes, the evidence shows the retry
 }
 
@@ -288,3 +365,102 @@ def test_echo_oracle(harness: Any, fake_server: Any, observed: str, summary: str
     assert result.message.startswith(summary)
     codes = {r.body["system"] for r in fake_server.requests if "system" in r.body}
     assert len(codes) == 3, "each trial carries its own code"
+
+
+# --- a verdict never contradicts its evidence ---------------------------------------------
+
+# protocol row -> a deviation whose wire violation shows in that row's answers (for most rows
+# in an answer the row's own check does not look at: a usage request, a wrong-key arm).
+EVIDENCE_VIOLATIONS = {
+    "protocol.message": "empty_message_id",
+    "protocol.stream": "empty_message_id",
+    "protocol.stream_equivalence": "empty_message_id",
+    "protocol.errors": "openai_errors",
+    "protocol.auth_errors": "openai_errors",
+    "protocol.bearer": "openai_errors",
+    "protocol.count_tokens": "empty_message_id",
+    "protocol.models": "models_without_has_more",
+    "protocol.stop_reason": "empty_message_id",
+}
+
+
+def test_every_protocol_row_has_an_evidence_test() -> None:
+    from conftest import repo_cases
+
+    cases, _ = repo_cases()
+    protocol_rows = {cid for cid, c in cases.items() if c.oracle == "protocol"}
+    assert protocol_rows == set(EVIDENCE_VIOLATIONS) == set(PROTOCOL_ROWS)
+
+
+@pytest.mark.parametrize(
+    ("fake_server", "case_id"),
+    [({d}, cid) for cid, d in EVIDENCE_VIOLATIONS.items()],
+    ids=list(EVIDENCE_VIOLATIONS),
+    indirect=["fake_server"],
+)
+def test_a_wire_violation_in_the_evidence_makes_the_row_violated(
+    fake_server: Any, harness: Any, case_id: str
+) -> None:
+    result = harness.run(case_id)
+    recorded = [v for item in result.evidence["requests"] for v in item.get("protocol", [])]
+    assert recorded, "the deviation must show in the row's evidence"
+    assert result.observed == "violated", result.message
+    assert result.outcome == "fail"
+    assert "conforms" not in result.message.split(" — ")[0].split("(the check alone")[0]
+    listed = " ".join(result.evidence["violations"])
+    assert any(v in listed for v in recorded)
+
+
+@pytest.mark.deviations("openai_errors")
+def test_auth_errors_row_names_the_missing_envelope(harness: Any) -> None:
+    result = harness.run("protocol.auth_errors")
+    assert result.observed == "violated"
+    assert any("'type' is a required property" in v for v in result.evidence["violations"])
+
+
+# --- the Claude Code rows: each deviation says what it broke ------------------------------
+
+CLAUDE_CODE_MESSAGES = [
+    ("zero_input_tokens", "claude_code.usage.input_tokens", "prompt's tokens are 0"),
+    ("zero_input_tokens", "claude_code.usage.stream", "message_start.usage.input_tokens"),
+    ("stream_past_max_tokens", "claude_code.usage.stream", "text deltas for max_tokens 6"),
+    ("no_usage_in_message_delta", "claude_code.usage.stream", "output_tokens is missing"),
+    ("drop_input_json_delta", "claude_code.tool_input.stream", "differs from unstreamed"),
+    ("tool_index_from_1", "claude_code.tool_input.parallel_stream", "block indices [1, 2]"),
+    ("string_tool_input", "claude_code.tool_input.stream", "not a JSON object"),
+    ("forced_tool_as_text", "claude_code.tool_input.stream", "never called the tool"),
+    ("adaptive_empty_answer", "claude_code.thinking.adaptive", "empty answer"),
+    ("reject_context_management", "claude_code.context_management", "Extra inputs"),
+    ("context_500", "claude_code.prompt_too_long", "leaks internals"),
+    ("truncate_context", "claude_code.prompt_too_long", "no prompt-too-long error"),
+    ("openai_errors", "claude_code.prompt_too_long", "'type' is a required property"),
+    ("sse_done_sentinel", "claude_code.stream_end", "after message_stop: data: [DONE]"),
+    ("drop_images", "claude_code.tool_result.image", "never reached the model"),
+]
+
+
+@pytest.mark.parametrize(
+    ("fake_server", "case_id", "words"),
+    [({d}, cid, w) for d, cid, w in CLAUDE_CODE_MESSAGES],
+    ids=[f"{d}-{cid}" for d, cid, _ in CLAUDE_CODE_MESSAGES],
+    indirect=["fake_server"],
+)
+def test_claude_code_rows_name_the_deviation(
+    fake_server: Any, harness: Any, case_id: str, words: str
+) -> None:
+    result = harness.run(case_id)
+    assert words in result.message, result.message
+
+
+def test_leak_pattern_finds_traces_and_paths_not_prose() -> None:
+    from conformance.oracles.usage import LEAKS
+
+    leaky = [
+        'Traceback (most recent call last):\n  File "/app/x.py", line 1',
+        "at handler (/usr/lib/node_modules/litellm/proxy.js:10:5)",
+        "goroutine 17 [running]:",
+        "open /home/runner/models/smollm2.gguf: no such file",
+    ]
+    clean = ["Internal server error", "upstream returned 500: model overloaded", "a/b/c path"]
+    assert all(LEAKS.search(t) for t in leaky)
+    assert not any(LEAKS.search(t) for t in clean)

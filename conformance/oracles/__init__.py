@@ -10,7 +10,8 @@ params=..., required=...)`` in the family modules; the params schema is checked 
 files load. Families: ``acceptance`` (acceptance, validation, model), ``structural``
 (max_tokens, stop_sequences, stream, thinking), ``differentials`` (token_diff, echo, sampling,
 cache_diff), ``tools`` (tool_use), ``protocol`` (the wire checks, a registry of their own:
-``@check``), ``clients`` (client_shape). ``base`` holds the registry and shared helpers.
+``@check``), ``clients`` (client_shape), ``usage`` (claude_code: usage, streamed tool input, the
+end of a stream, fields Claude Code sends). ``base`` holds the registry and shared helpers.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from conformance.oracles import (  # noqa: F401  (importing a family registers i
     protocol,
     structural,
     tools,
+    usage,
 )
 from conformance.oracles.base import ORACLES, Oracle, OracleFn, failure, oracle, tool_uses
 from conformance.vocabulary import Observation

@@ -64,8 +64,11 @@ def validation(p: Probe, case: Any) -> Observation:
     shown = {label: ex.status or ex.error for label, ex in valid + invalid}
     evidence = {"statuses": shown}
     for label, ex in valid + invalid:
-        if ex.status is None or (ex.status >= 500):
-            return Observation(Observed.ERROR, f"{label}: {ex.error or ex.status}", evidence)
+        if ex.transport_failure:  # no answer, a cut or broken one, 3xx, 408, 429, 5xx
+            why = ex.error or (
+                ex.status if (ex.status or 0) >= 500 else f"answered {ex.status}: {ex.detail()}"
+            )
+            return Observation(Observed.ERROR, f"{label}: {why}", evidence)
     failed_valid = [label for label, ex in valid if not ex.ok]
     if failed_valid:
         first = dict(valid)[failed_valid[0]]

@@ -102,8 +102,9 @@ def failure(ex: Exchange, what: str = "the probe") -> Observation | None:
     """The common answer when a probe did not get a 2xx: rejected (4xx) or error."""
     if ex.ok:
         return None
-    if ex.error and ex.status is None:
-        return Observation(Observed.ERROR, f"{what}: {ex.error}")
+    if ex.error:
+        said = f" answered {ex.status}" if ex.status is not None else ""
+        return Observation(Observed.ERROR, f"{what}{said}: {ex.error}")
     if ex.client_error:
         detail = ex.error_type() or "no Anthropic error type"
         return Observation(

@@ -25,9 +25,10 @@ def client_shape(p: Probe, case: Any) -> Observation:
     The request is the captured one (headers, betas, query, auth scheme, every body key and
     size) with filler text, the target's model and a small ``max_tokens``. honored: 2xx and
     the answer passes the protocol checks (SSE grammar and schemas, or the Message's, and the
-    official SDK loads it). violated: 2xx but it does not. rejected: 4xx, or a 5xx that goes
-    away without one field. When refused, the shape is bisected (one header, beta value,
-    query or top-level key dropped at a time) and the evidence names the culprit.
+    official SDK loads it). violated: 2xx but it does not. rejected: 4xx, or a 500/502 that
+    goes away without one field. error: any transport failure (never bisected). When
+    refused, the shape is bisected (one header, beta value, query or top-level key dropped at
+    a time) and the evidence names the culprit.
     """
     shape_file = shapes.shape_path(case.params["shape"], case.file)
     shape = shapes.load_shape(shape_file)
@@ -49,9 +50,11 @@ def client_shape(p: Probe, case: Any) -> Observation:
     if ex.ok:
         found = wire.with_sdk(ex, wire.answer_violations(ex, req.body), evidence)
         return wire.judge(f"{who} accepted", found, evidence)
-    if ex.status is None:
-        return Observation(Observed.ERROR, f"{who}: {ex.error}", evidence)
     refused = failure(ex, who) or Observation(Observed.ERROR, f"{who}: {ex.status}")
+    if not bisection.worth_bisecting(ex):
+        # nothing usable came back (no answer, a cut or broken one, a redirect, 408/429/503/
+        # 504/529): a transport failure, not a refusal; bisecting it would only repeat it
+        return Observation(Observed.ERROR, refused.message, evidence)
     hint = f"{ex.error_message() or ''} {ex.raw[:400].decode('utf-8', 'replace')}"
     found = bisection.bisect(
         lambda label, r: shapes.send_shape(p, label, r),

@@ -33,7 +33,7 @@ def token_diff(p: Probe, case: Any) -> Observation:
     with_, ex_with = p.count("with", p.body(case.probe))
     if with_ is None:
         bad = failure(ex_with, "the probe (with the block)")
-        if bad and ex_with.status and ex_with.status >= 500 and ex_without.ok:
+        if bad and ex_with.status and ex_with.status >= 500 and not ex_with.error and ex_without.ok:
             # The same request without the block works: the block is what the endpoint refuses.
             bad = Observation(Observed.REJECTED, f"{bad.message} (5xx, though the control passed)")
         return bad or Observation(Observed.ERROR, "no prompt token count for the probe", {})
@@ -81,6 +81,10 @@ def echo(p: Probe, case: Any) -> Observation:
         hits += p.nonce(f"K/{trial}").lower() in response_text(ex.message()).lower()
     for trial in range(n):
         ex = p.send(f"control {trial + 1}", p.body(case.probe, case.control, trial=trial))
+        if ex.transport_failure:  # a control that got no answer proves nothing either way
+            return failure(ex, f"the control (trial {trial + 1})") or Observation(
+                Observed.ERROR, f"the control (trial {trial + 1}): no answer"
+            )
         if ex.ok:
             control_hits += p.nonce(f"K/{trial}").lower() in response_text(ex.message()).lower()
     summary = f"code echoed {hits}/{n}, control {control_hits}/{n}"

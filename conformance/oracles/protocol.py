@@ -49,8 +49,37 @@ def _check_params() -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 @oracle("protocol", required=("check",))
 def protocol_check(p: Probe, case: Any) -> Observation:
-    """Wire-contract rows: ``params.check`` picks the registered check (see the module)."""
-    return CHECKS[case.params["check"]](p, case)
+    """Wire-contract rows: ``params.check`` picks the registered check (see the module).
+
+    A verdict never contradicts its evidence: every answer the row received is checked
+    against the wire contract (the ``protocol`` lines of its evidence), and any violation
+    found there makes the row ``violated``, whatever the check itself concluded (a 401
+    without ``"type": "error"`` breaks the contract even when its status is right).
+    Transport errors stay ``error``.
+    """
+    return agree_with_evidence(p, CHECKS[case.params["check"]](p, case))
+
+
+def agree_with_evidence(p: Probe, obs: Observation) -> Observation:
+    """``obs``, made ``violated`` when an exchange of ``p`` breaks the wire contract."""
+    if obs.observed is Observed.ERROR:
+        return obs
+    seen = [f"{label}: {v}" for label, ex in p.exchanges for v in wire.violations(ex)]
+    evidence = dict(obs.evidence)
+    listed = list(evidence.get("violations") or [])
+    extra = [v for v in seen if not any(v.endswith(x) or x.endswith(v) for x in listed)]
+    if not extra:
+        return obs
+    evidence["violations"] = (listed + extra)[:12]
+    if obs.observed is Observed.VIOLATED:
+        return Observation(obs.observed, obs.message, evidence)
+    evidence["check_said"] = obs.message
+    return Observation(
+        Observed.VIOLATED,
+        f"{len(extra)} wire violation(s) in the answers: {extra[0]} (the check alone said: "
+        f"{obs.message})",
+        evidence,
+    )
 
 
 @check("message")
@@ -86,6 +115,8 @@ def _message_or_stream(p: Probe, case: Any, name: str) -> Observation:
 def stop_reason(p: Probe, case: Any) -> Observation:
     """Where output stopped on a stop sequence, the reason must say so and echo it."""
     obs = stop_sequences(p, case)
+    if obs.observed is Observed.ERROR:  # a transport failure stays one, not "inconclusive"
+        return obs
     if obs.observed is not Observed.HONORED:
         return Observation(
             Observed.INCONCLUSIVE, f"no stop on the sequence to judge: {obs.message}", obs.evidence
@@ -133,8 +164,10 @@ def errors(p: Probe, case: Any) -> Observation:
     for arm in case.params["invalid"]:
         ex = p.send(arm["label"], p.body(case.probe, arm.get("probe")))
         evidence[arm["label"]] = f"{ex.status} {ex.error_type()}"
-        if ex.status is None:
-            return Observation(Observed.ERROR, f"{arm['label']}: {ex.error}", evidence)
+        if ex.unanswered:
+            return Observation(
+                Observed.ERROR, f"{arm['label']}: {ex.error or ex.detail()}", evidence
+            )
         if ex.ok:
             found.append(f"{arm['label']}: answered {ex.status}, not 4xx")
         elif ex.status >= 500:
@@ -150,6 +183,8 @@ def auth_errors(p: Probe, case: Any) -> Observation:
     for label, kwargs in (("wrong key", {"key": WRONG_KEY}), ("no key", {"auth": "none"})):
         ex = p.send(label, p.body(case.probe), **kwargs)
         evidence[label] = f"{ex.status} {ex.error_type()}"
+        if ex.unanswered:  # a dead port or a rate limit says nothing about authentication
+            return Observation(Observed.ERROR, f"{label}: {ex.error or ex.detail()}", evidence)
         if ex.status != 401:
             found.append(f"{label}: answered {ex.status}, not 401")
         elif ex.error_type() != "authentication_error":

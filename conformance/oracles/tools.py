@@ -54,6 +54,10 @@ def tool_use(p: Probe, case: Any) -> Observation:
     if case.control is not None:
         for trial in range(t.n):
             ex = p.send(f"control {trial + 1}", p.body(case.probe, case.control, trial=trial))
+            if ex.transport_failure:  # a control with no answer proves nothing either way
+                return failure(ex, f"the control (trial {trial + 1})") or Observation(
+                    Observed.ERROR, f"the control (trial {trial + 1}): no answer"
+                )
             t.control.append(len(tool_uses(ex)) if ex.ok else -1)
         t.evidence["control_tool_uses"] = t.control
     return EXPECTATIONS[case.params["expect"]](p, case, t)

@@ -42,7 +42,7 @@ from conformance.report.model import (
     count_outcomes,
     redact,
 )
-from conformance.results import write_results
+from conformance.results import write_atomic, write_results
 
 __all__ = [
     "ICONS",
@@ -153,16 +153,14 @@ def write_report(
     write_results(paths["results"], doc)  # validates first: no page from an invalid document
     view = build_view(doc, changes, declared, provenance)
     markdown = markdown_writer.render(view, _page_url(page_url))
-    paths["html"].write_text(html_writer.render(view), encoding="utf-8")
-    paths["markdown"].write_text(markdown, encoding="utf-8")
+    write_atomic(paths["html"], html_writer.render(view))
+    write_atomic(paths["markdown"], markdown)
     if declared is not None:
         paths["declared"] = out_dir / "declared.json"
-        paths["declared"].write_text(
-            json.dumps(declared, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
+        write_atomic(paths["declared"], json.dumps(declared, indent=1, ensure_ascii=False) + "\n")
     if changes is not None:
         paths["drift"] = out_dir / "drift.json"
-        paths["drift"].write_text(json.dumps(changes, indent=1) + "\n", encoding="utf-8")
+        write_atomic(paths["drift"], json.dumps(changes, indent=1) + "\n")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as fh:

@@ -94,6 +94,10 @@ def _targets_table(targets: list[TargetView]) -> list[str]:
             + " | ".join(str(t.counts[o]) for o in OUTCOMES)
             + f" | {md(t.cost)} |"
         )
+    ready = [t for t in targets if t.readiness]
+    if ready:
+        out += ["", "**Claude Code readiness**", ""]
+        out += [f"- **{md(t.name)}**: {md(t.readiness)}" for t in ready]
     return [*out, ""]
 
 
@@ -122,6 +126,10 @@ def _reasons(rows: list[Row], targets: list[TargetView]) -> list[str]:
             text += md(rec.get("message") or rec["outcome"])
             if note:
                 text += f" — _note:_ {md(note)}"
+            fix = (rec.get("evidence") or {}).get("workaround")
+            if isinstance(fix, dict) and rec["outcome"] == "fail":
+                # the setting and its doc; what it changes is in the cell's panel
+                text += f" — _workaround:_ {md(fix['setting'])} ([doc]({fix['doc']}))"
             items.append(text)  # the cell above links to the evidence
     if not items:
         return []

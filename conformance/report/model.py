@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.report.loading import parse_time
+from conformance.secrets import PLACEHOLDER, REPORT_SECRET_KEYS
 
 OUTCOMES = ("pass", "fail", "inconclusive", "error")
 ICONS = {"pass": "✅", "fail": "❌", "inconclusive": "❔", "error": "⚠️"}
@@ -42,7 +43,7 @@ SOURCE_LABEL = {
     "merged": "merged",
 }
 DECLARED_ONLY = "declared only (not run)"
-SECRET_KEYS = {"x-api-key", "authorization", "proxy-authorization", "api-key", "api_key"}
+SECRET_KEYS = REPORT_SECRET_KEYS  # the one list (conformance.secrets), and two more names
 # Response headers that name a server, and how to say which one it is.
 SERVER_NAMES = {"x-litellm-version": "LiteLLM", "x-vllm-version": "vLLM"}
 
@@ -86,6 +87,7 @@ class TargetView:
     cost: str
     server: str | None = None  # e.g. "LiteLLM 1.108.7", from the cassettes' provenance
     recorded: str | None = None  # when its cassettes were recorded
+    readiness: str | None = None  # "Claude Code readiness", from the client-shape rows
 
 
 @dataclass
@@ -193,7 +195,7 @@ def redact(value: Any) -> Any:
         out = {}
         for key, item in value.items():
             if isinstance(key, str) and key.lower() in SECRET_KEYS and isinstance(item, str):
-                out[key] = item if "redacted" in item.lower() else "[redacted]"
+                out[key] = item if "redacted" in item.lower() else PLACEHOLDER
             else:
                 out[key] = redact(item)
         return out
@@ -341,6 +343,7 @@ def build_view(
                 cost=cost_text(recs),
                 server=server_text(prov) if prov else None,
                 recorded=recorded_text(prov) if prov else None,
+                readiness=claude_code_readiness(recs),
             )
         )
     targets.sort(key=lambda t: t.declared_only)  # stable: observed columns first
@@ -355,3 +358,60 @@ def build_view(
         declared_changes=list((declared or {}).get("changes") or []),
         merged_from=[s for s in merged if isinstance(s, dict)],
     )
+
+
+CLAUDE_CODE_SHAPES = "clients.claude_code."
+
+
+def claude_code_readiness(records: list[dict[str, Any]]) -> str | None:
+    """One line: does Claude Code work against this target as is, with documented settings,
+    or not at all, and why. From the client-shape rows (``clients.claude_code.*``: what
+    Claude Code really sends) and the rows carrying a ``workaround`` (evidence). A refused
+    shape is worked around when its bisection names a request part a workaround ``covers``;
+    None when no Claude Code shape row was run (nothing to say)."""
+    shapes = [r for r in records if r["id"].startswith(CLAUDE_CODE_SHAPES)]
+    if not shapes:
+        return None
+    fixes = [
+        (r, r["evidence"]["workaround"])
+        for r in records
+        if isinstance((r.get("evidence") or {}).get("workaround"), dict)
+    ]
+    settings: dict[str, str] = {}  # setting -> why
+    for r, fix in fixes:
+        if r["outcome"] == "fail":
+            settings.setdefault(fix["setting"], r["id"])
+    blocked: list[str] = []
+    for r in shapes:
+        if r["outcome"] == "pass":
+            continue
+        message = r.get("message") or ""
+        cover = next(
+            (fix for _, fix in fixes if any(c in message for c in fix.get("covers") or [])),
+            None,
+        )
+        if r["outcome"] == "fail" and cover is not None:
+            settings.setdefault(cover["setting"], r["id"])
+        elif r["outcome"] in ("fail", "error"):
+            blocked.append(f"{r['id']}: {message.split(' — ')[0][:160]}")
+    others = sorted(
+        r["id"]
+        for r in records
+        if r["id"].startswith("claude_code.")
+        and r["outcome"] == "fail"
+        and not (r.get("evidence") or {}).get("workaround")
+    )
+    tail = (
+        f"; and these Claude Code rows fail with no setting for them: {', '.join(others)}"
+        if others
+        else ""
+    )
+    if blocked:
+        return "does not work: " + "; ".join(blocked) + tail
+    if settings:
+        listed = ", ".join(f"{k} (for {v})" for k, v in settings.items())
+        return f"works with these settings: {listed}{tail}"
+    unsure = [r["id"] for r in shapes if r["outcome"] != "pass"]
+    if unsure:
+        return f"not decided: {', '.join(unsure)} inconclusive{tail}"
+    return f"works as is{tail}"

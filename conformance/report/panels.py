@@ -124,6 +124,14 @@ def _facts(record: dict[str, Any]) -> list[str]:
     )
     if declared.get("note"):
         parts.append(f"<dt>Note</dt><dd>{e(declared['note'])}</dd>")
+    fix = evidence.get("workaround")
+    if isinstance(fix, dict):
+        href = safe_href(fix.get("doc"))
+        doc = f' <a href="{e(href)}">{e(href)}</a>' if href else ""
+        parts.append(
+            f"<dt>Workaround</dt><dd><code>{e(fix.get('setting'))}</code>: "
+            f"{e(fix.get('changes'))}{doc}</dd>"
+        )
     return parts
 
 

@@ -1,0 +1,115 @@
+"""The way out for Claude Code: a row's ``workaround`` (schema, panel, matrix.md) and the
+per-target "Claude Code readiness" line computed from the client-shape and workaround rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance import cases, oracles
+from conformance.report import markdown, panels
+from conformance.report.model import claude_code_readiness
+from conformance.yamlfile import InputError
+
+REPO = Path(__file__).resolve().parent.parent
+
+BETAS = {
+    "setting": "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1",
+    "changes": "no experimental betas, no context_management",
+    "doc": "https://code.claude.com/docs/en/env-vars",
+    "covers": ["context_management", "context-management-2025-06-27"],
+}
+
+
+def rec(cid: str, outcome: str, message: str = "", workaround: Any = None) -> dict[str, Any]:
+    evidence = {"workaround": workaround} if workaround else {}
+    observed = {"pass": "honored", "fail": "rejected"}.get(outcome, outcome)
+    return {"id": cid, "outcome": outcome, "observed": observed, "message": message,
+            "evidence": evidence}  # fmt: skip
+
+
+SHAPES = ("clients.claude_code.first_turn", "clients.claude_code.streaming")
+
+
+def test_readiness_works_as_is() -> None:
+    records = [rec(s, "pass") for s in SHAPES] + [rec("claude_code.context_management", "pass",
+                                                      workaround=BETAS)]  # fmt: skip
+    assert claude_code_readiness(records) == "works as is"
+
+
+def test_readiness_needs_the_setting_a_refused_shape_was_bisected_to() -> None:
+    refused = "claude-code first refused (400): passes without body key context_management"
+    records = [
+        rec(SHAPES[0], "fail", refused),
+        rec(SHAPES[1], "pass"),
+        rec("claude_code.context_management", "fail", "400", workaround=BETAS),
+    ]
+    line = claude_code_readiness(records)
+    assert line is not None and line.startswith("works with these settings: ")
+    assert "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1" in line
+
+
+def test_readiness_does_not_work_when_no_setting_covers_the_failure() -> None:
+    records = [
+        rec(SHAPES[0], "fail", "claude-code first violated: stream does not end — x"),
+        rec(SHAPES[1], "pass"),
+        rec("claude_code.usage.stream", "fail", "input_tokens 0"),
+    ]
+    line = claude_code_readiness(records)
+    assert line is not None and line.startswith("does not work: clients.claude_code.first_turn")
+    assert "claude_code.usage.stream" in line  # named, with no setting for it
+
+
+def test_readiness_is_silent_without_client_shape_rows() -> None:
+    assert claude_code_readiness([rec("claude_code.usage.stream", "fail")]) is None
+
+
+def test_workaround_is_schema_checked(tmp_path: Path) -> None:
+    _, profiles = cases.load_all(REPO / "cases", oracles.ORACLES)
+    path = tmp_path / "x.yaml"
+    path.write_text(
+        "table: X\nrows:\n  - id: x.y\n    row: y\n    oracle: acceptance\n"
+        "    workaround: {setting: A=1, changes: b, doc: 'http://insecure.example'}\n"
+    )
+    with pytest.raises(InputError, match="workaround"):
+        cases.load_file(path, oracles.ORACLES, profiles)
+    path.write_text(path.read_text().replace("http://", "https://"))
+    (case,) = cases.load_file(path, oracles.ORACLES, profiles)
+    assert case.workaround == {"setting": "A=1", "changes": "b", "doc": "https://insecure.example"}
+
+
+def test_shipped_workarounds_name_public_docs() -> None:
+    loaded, _ = cases.load_all(REPO / "cases", oracles.ORACLES)
+    fixes = {c.id: c.workaround for c in loaded if c.workaround}
+    assert "claude_code.context_management" in fixes and "extras.model.claude-opus-4-1" in fixes
+    assert all(f["doc"].startswith("https://code.claude.com/docs/") for f in fixes.values())
+
+
+def test_panel_and_matrix_reasons_name_the_workaround() -> None:
+    record = {
+        "id": "claude_code.context_management",
+        "target": "t",
+        "table": "What breaks Claude Code",
+        "row": "context_management",
+        "variant": None,
+        "observed": "rejected",
+        "outcome": "fail",
+        "message": "rejected 400",
+        "declared": {"status": "honored"},
+        "evidence": {"workaround": BETAS},
+    }
+    html = panels.evidence_html(record)
+    assert "Workaround" in html and "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1" in html
+    assert 'href="https://code.claude.com/docs/en/env-vars"' in html
+
+    class Row:
+        title = "context_management"
+        cells = {"t": record}
+
+    class Target:
+        name = "t"
+
+    (text,) = [line for line in markdown._reasons([Row()], [Target()]) if "workaround" in line]
+    assert "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1" in text and BETAS["doc"] in text

@@ -1,0 +1,362 @@
+"""Hostile endpoints (issue 15): no key fragment in any artifact, a wrong answer is an error
+and not a verdict, bounded memory and time in every mode.
+
+The servers: tests/hostileserver.py (HTTP-level misbehaviour on top of the fake Anthropic
+server) and tests/faultserver.py (raw-socket faults).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fakeserver import FakeAnthropic
+from faultserver import FaultServer
+from hostileserver import LEAKS, HostileAnthropic
+
+from conformance import runner
+from conformance.secrets import MIN_FRAGMENT, scrub_body, scrub_text
+from conftest import FAKE_KEY, TARGET, Harness, write_cases_dir
+
+# A key with no word in it that the suite's own text could contain.
+HOSTILE_KEY = "sk-hostile-7f3a9c2e1b5d8046q"
+LEAK_CASES = ("protocol.message", "protocol.stream", "protocol.errors", "fields.max_tokens")
+
+
+def fragments(key: str) -> list[str]:
+    return [key[i : i + MIN_FRAGMENT] for i in range(len(key) - MIN_FRAGMENT + 1)]
+
+
+def assert_no_fragment(text: str, key: str, where: str) -> None:
+    found = [f for f in fragments(key) if f in text]
+    assert not found, f"{where} holds fragments of the key: {found[:3]}"
+
+
+def result_text(result: Any) -> str:
+    return json.dumps(result.to_dict(), ensure_ascii=False)
+
+
+def observe(server: Any, case_ids: tuple[str, ...], key: str = FAKE_KEY, **settings: Any) -> Any:
+    h = Harness(server, settings or None)
+    h._client = runner.make_client(h.target, h.settings, key)
+    try:
+        return {cid: h.run(cid, secrets=[key]) for cid in case_ids}
+    finally:
+        h.close()
+
+
+# --- the policy itself ----------------------------------------------------------------------
+
+
+def test_scrub_text_removes_cut_and_split_fragments_but_never_short_keys() -> None:
+    key = HOSTILE_KEY
+    assert scrub_text(f"a {key[:12]}", [key]) == "a <redacted>"  # cut after 12 characters
+    assert scrub_text(f"{key[9:]} b", [key]) == "<redacted> b"
+    assert scrub_text(f"{key[:7]}", [key]) == key[:7]  # below the fragment length: kept
+    # a short key is never substring-replaced: answers are not mangled
+    assert scrub_text("code execution", ["x"]) == "code execution"
+    assert scrub_text("test 1 2", ["test", "1"]) == "test 1 2"
+
+
+def test_scrub_body_decodes_json_escapes_and_joins_sse_deltas() -> None:
+    key = HOSTILE_KEY
+    escaped = json.dumps(key).replace("-", "\\u002d").encode()
+    assert key.encode() not in escaped
+    clean = scrub_body(b'{"text": ' + escaped + b"}", [key], "application/json")
+    assert json.loads(clean) == {"text": "<redacted>"}
+    half = len(key) // 2
+    stream = "".join(
+        "event: content_block_delta\ndata: "
+        + json.dumps({"type": "content_block_delta", "index": 0, "delta": d})
+        + "\n\n"
+        for d in (
+            {"type": "text_delta", "text": key[:half]},
+            {"type": "text_delta", "text": key[half:]},
+        )
+    ).encode()
+    out = scrub_body(stream, [key], "text/event-stream").decode()
+    texts = [
+        json.loads(line[6:])["delta"]["text"]
+        for line in out.splitlines()
+        if line.startswith("data:")
+    ]
+    assert "".join(texts) == "<redacted>", texts
+
+
+# --- leaks: in process, every kept string ---------------------------------------------------
+
+
+@pytest.mark.parametrize("behaviour", sorted(LEAKS))
+def test_a_leaking_endpoint_leaves_no_key_fragment_and_the_same_verdicts(behaviour: str) -> None:
+    with FakeAnthropic() as plain:
+        expected = {cid: r.observed for cid, r in observe(plain, LEAK_CASES).items()}
+    with HostileAnthropic(behaviour) as server:
+        got = observe(server, LEAK_CASES)
+    assert {cid: r.observed for cid, r in got.items()} == expected
+    for cid, result in got.items():
+        assert_no_fragment(result_text(result), FAKE_KEY, f"{behaviour}: {cid}")
+
+
+# --- transport failures are errors, never verdicts ------------------------------------------
+
+FAILING_CASES = (
+    "protocol.message",
+    "protocol.auth_errors",
+    "fields.max_tokens",
+    "fields.stop_sequences",
+    "clients.claude_code.first_turn",
+)
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    ["rate_limited", "redirect", "moved", "timeout_408", "deep_json", "gzip_bomb"],
+)
+def test_a_transport_failure_is_an_error_on_every_row(behaviour: str) -> None:
+    with HostileAnthropic(behaviour) as server:
+        started = time.monotonic()
+        got = observe(server, FAILING_CASES)
+        elapsed = time.monotonic() - started
+        sent = len(server.requests)
+    for cid, r in got.items():
+        assert r.observed == "error", (cid, r.observed, r.message)
+        assert "internal error" not in r.message and "Traceback" not in result_text(r)
+    # never bisected: one shape request (plus its retries), not a bisection's dozens
+    shape = got["clients.claude_code.first_turn"]
+    assert "bisection" not in shape.evidence, shape.evidence
+    assert sent < 40 and elapsed < 30, (sent, elapsed)
+
+
+def test_sse_for_a_plain_request_is_an_error_and_html_200_too() -> None:
+    with HostileAnthropic("sse_for_json") as server:
+        got = observe(server, ("protocol.message", "protocol.stream"))
+    assert got["protocol.message"].observed == "error"
+    assert "SSE" in got["protocol.message"].message
+    assert got["protocol.stream"].observed == "honored"  # asked for a stream: fine
+    with HostileAnthropic("html_200") as server:
+        got = observe(server, ("protocol.message", "fields.max_tokens"))
+    assert {r.observed for r in got.values()} == {"error"}
+
+
+def test_a_dead_port_is_an_error_for_the_auth_row_not_a_violation() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    class Dead:
+        base_url = f"http://127.0.0.1:{port}"
+
+    got = observe(Dead(), ("protocol.auth_errors", "protocol.errors"))
+    for cid, r in got.items():
+        assert r.observed == "error", (cid, r.message)
+        assert "None" not in r.message
+
+
+def test_cut_and_malformed_streams_are_errors_not_bisected_refusals() -> None:
+    cases = ("clients.claude_code.streaming", "clients.sdk_python.defaults", "protocol.stream")
+    for behaviour in ("cut_chunked", "cut_close"):
+        with FaultServer(behaviour) as server:
+            started = time.monotonic()
+            got = observe(server, cases)
+            assert time.monotonic() - started < 20
+            assert server.requests <= 3 * len(cases) * 3  # no bisection
+        for cid, r in got.items():
+            assert r.observed == "error", (behaviour, cid, r.message)
+
+
+def test_short_keys_give_the_same_verdicts_as_a_long_one() -> None:
+    deviations = {"echo_key_in_errors", "echo_key_in_headers", "drop_system", "ignore_top_k"}
+    cases = (
+        "protocol.message",
+        "protocol.stream",
+        "protocol.errors",
+        "protocol.auth_errors",
+        "fields.system",
+        "fields.top_k",
+        "fields.max_tokens",
+        "fields.stop_sequences",
+    )
+    verdicts = {}
+    for key in (FAKE_KEY, "x", "1", "test"):
+        with FakeAnthropic(key=key, deviations=deviations) as server:
+            got = observe(server, cases, key=key)
+        verdicts[key] = {cid: (r.observed, r.outcome) for cid, r in got.items()}
+        for r in got.values():
+            assert "<redacted>ecution" not in r.message
+    assert verdicts["x"] == verdicts[FAKE_KEY]
+    assert verdicts["1"] == verdicts[FAKE_KEY]
+    assert verdicts["test"] == verdicts[FAKE_KEY]
+
+
+# --- whole runs: every artifact, record then replay -----------------------------------------
+
+
+def artifacts(report_dir: Path, extra: list[Path]) -> dict[str, str]:
+    out = {}
+    for path in [*report_dir.rglob("*"), *extra]:
+        if path.is_file():
+            out[str(path)] = path.read_text(encoding="utf-8", errors="replace")
+    return out
+
+
+def test_record_then_replay_a_key_quoting_endpoint_keeps_no_fragment_anywhere(
+    suite: Any, tmp_path: Path
+) -> None:
+    key = HOSTILE_KEY
+    with HostileAnthropic("key_everywhere", key=key) as server:
+        host = server.base_url.removeprefix("http://")
+        base_url = f"http://user:{key}@{host}"  # userinfo too
+        cases_dir = suite.cases_dir(base_url)
+        junit = tmp_path / "junit.xml"
+        cassettes = tmp_path / "cassettes"
+        select = " or ".join(LEAK_CASES)
+        rec = suite.run(
+            cases_dir, "-k", select, f"--junitxml={junit}", "--log-level=DEBUG",
+            mode="record", key=key, cassette_dir=cassettes,
+        )  # fmt: skip
+    assert rec.doc is not None, rec
+    assert set(rec.results) >= set(LEAK_CASES), rec  # -k matches stream_equivalence too
+    found = artifacts(rec.report_dir, [junit, *cassettes.rglob("*.yaml")])
+    found["stdout"], found["stderr"] = rec.stdout, rec.stderr
+    assert any("cassettes" in name for name in found)
+    for name, text in found.items():
+        assert_no_fragment(text, key, name)
+    # a plain replay, no key set: nothing to scrub with, and still no key comes back
+    rep = suite.run(cases_dir, "-k", select, mode="replay", key=None, cassette_dir=cassettes)
+    assert rep.observed == rec.observed, rep
+    for name, text in artifacts(rep.report_dir, []).items():
+        assert_no_fragment(text, key, name)
+    assert_no_fragment(rep.stdout + rep.stderr, key, "replay output")
+
+
+def _child_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+@pytest.mark.parametrize("mode", ["live", "record"])
+def test_bombs_and_endless_streams_stay_under_500_mb_and_on_time(
+    suite: Any, tmp_path: Path, mode: str
+) -> None:
+    """A 1 MB gzip bomb (1 GB inflated) and an endless stream, in live and record mode."""
+    settings = {"limits": {"max_body_bytes": 4 * 1024 * 1024, "retries": 0}}
+    for server in (HostileAnthropic("gzip_bomb"), FaultServer("flood")):
+        with server:
+            where = tmp_path / type(server).__name__ / mode
+            cdir = write_cases_dir(where, server.base_url, settings=settings)
+            started = time.monotonic()
+            run = suite.run(
+                cdir, "-k", "protocol.message or protocol.stream", mode=mode,
+                cassette_dir=tmp_path / f"cassettes-{mode}",
+            )  # fmt: skip
+            elapsed = time.monotonic() - started
+        assert run.doc is not None, run
+        for cid, r in run.results.items():
+            assert r["observed"] == "error", (cid, r["message"])
+            assert "max_body_bytes" in r["message"], r["message"]
+        assert elapsed < 60, elapsed
+    rss = _child_rss_mb()
+    assert rss < 500, f"a child run peaked at {rss:.0f} MB"
+
+
+@pytest.mark.parametrize("mode", ["live", "record"])
+def test_row_and_run_budgets_cut_a_silent_server_and_the_run_completes(
+    suite: Any, tmp_path: Path, mode: str
+) -> None:
+    settings = {
+        "limits": {"read_timeout": 60, "total_timeout": 120, "retries": 0},
+        "budget": {"row_seconds": 0.5, "run_seconds": 3},
+    }
+    with FaultServer("hang") as server:
+        cdir = suite.cases_dir(server.base_url, settings=settings)
+        started = time.monotonic()
+        run = suite.run(cdir, "-k", "protocol", "-p", "no:xdist", mode=mode, timeout=90)
+        elapsed = time.monotonic() - started
+    assert run.doc is not None and run.doc["run"]["complete"], run
+    assert len(run.results) >= 8
+    for cid, r in run.results.items():
+        assert r["observed"] == "error", (cid, r["message"])
+        assert "budget" in r["message"], r["message"]
+    assert elapsed < 30, elapsed
+
+
+# --- input checks and the report ------------------------------------------------------------
+
+
+def test_an_unknown_profile_stops_the_run_before_any_request(suite: Any) -> None:
+    with FakeAnthropic() as server:
+        cdir = suite.cases_dir(server.base_url, target={"profile": "no-such-profile"})
+        run = suite.run(cdir)
+        assert not server.requests
+    assert run.returncode == 4, run
+    text = run.stdout + run.stderr
+    assert f"{TARGET}.yaml:" in text and "no-such-profile" in text and "fix:" in text, text
+
+
+def test_a_corrupt_cassette_is_an_error_naming_the_file(suite: Any, tmp_path: Path) -> None:
+    cassettes = tmp_path / "cassettes"
+    with FakeAnthropic() as server:
+        cdir = suite.cases_dir(server.base_url)
+        rec = suite.run(cdir, "-k", "protocol.message or protocol.stream", mode="record")
+    assert rec.observed["protocol.message"] == rec.observed["protocol.stream"] == "honored", rec
+    broken = cassettes / TARGET / "protocol.message.yaml"
+    broken.write_text("interactions: [ {request: \n  : :")
+    other = cassettes / TARGET / "protocol.stream.yaml"
+    doc = yaml.safe_load(other.read_text())
+    doc["interactions"][0]["response"] = {"status": "nonsense"}
+    other.write_text(yaml.safe_dump(doc))
+    run = suite.run(cdir, "-k", "protocol.message or protocol.stream", mode="replay", key=None)
+    for cid, path in (("protocol.message", broken), ("protocol.stream", other)):
+        r = run.results[cid]
+        assert r["observed"] == "error", r
+        assert str(path) in r["message"] and "internal error" not in r["message"], r["message"]
+
+
+def test_report_files_are_replaced_atomically(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import os
+
+    from conformance import results
+
+    replaced = []
+    real = os.replace
+    monkeypatch.setattr(
+        results.os, "replace", lambda a, b: (replaced.append((Path(a), Path(b))), real(a, b))
+    )
+    results.write_atomic(tmp_path / "index.html", "<html></html>")
+    ((tmp, final),) = replaced
+    assert tmp.parent == final.parent == tmp_path and final.read_text() == "<html></html>"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.html"]
+
+
+@pytest.mark.parametrize("server_kind", ["cut_close", "bad_json"])
+def test_a_whole_run_against_a_stream_cutting_or_bad_json_server_is_quick_and_all_error(
+    suite: Any, server_kind: str
+) -> None:
+    """Once ended after 2 rows in 600 s: client shapes bisected the failure as a refusal."""
+    server = (
+        FaultServer(server_kind)
+        if server_kind == "cut_close"
+        else FakeAnthropic(deviations={"bad_json"})
+    )
+    with server:
+        cdir = suite.cases_dir(server.base_url)
+        started = time.monotonic()
+        run = suite.run(cdir, "-p", "no:xdist", timeout=240)
+        elapsed = time.monotonic() - started
+    assert run.doc is not None and run.doc["run"]["complete"], run
+    assert len(run.results) > 70
+    for cid, r in run.results.items():
+        if cid.startswith("clients."):
+            assert r["observed"] == "error", (cid, r["message"])
+            assert r["requests"] <= 3, (cid, r["requests"])  # the shape and its retries only
+        if server_kind == "cut_close":  # nothing usable ever comes back: no verdict at all
+            assert r["observed"] == "error", (cid, r["message"])
+        assert "internal error" not in r["message"], (cid, r["message"])
+    assert elapsed < 120, elapsed
