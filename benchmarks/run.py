@@ -237,39 +237,30 @@ def chain(doc: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def bench_live(scratch: Path, timeout: float, url: str) -> dict[str, Any]:
-    env = child_env({LIVE_KEY_ENV: os.environ.get(LIVE_KEY_ENV) or LIVE_KEY_DEFAULT})
-    out: dict[str, Any] = {}
-    for kind, xdist in (("sequential", ["-p", "no:xdist"]), ("parallel", ["-n", "2"])):
-        report = scratch / f"live-{kind}"
-        cmd = pytest_cmd(
-            "--target", LIVE_TARGET, "--mode", "live", "-q", f"--report-dir={report}",
-            f"--base-url={url}", *xdist,
-        )  # fmt: skip
-        print(f"live {kind} run ({' '.join(cmd[3:])}) ...", flush=True)
-        wall, code, tail = timed(cmd, env, timeout=timeout)
-        doc = load_doc(report)
-        if code not in (0, 1) or doc is None:
-            print(f"  note: exited {code}: {tail}")
-        out[kind] = {"wall_s": wall, "exit_code": code, "doc": doc, **chain(doc)}
-    out["all_local"] = bench_all_local(scratch, timeout)
-    return out
-
-
-def bench_all_local(scratch: Path, timeout: float) -> dict[str, Any]:
-    """One parallel live run of every local target (llama-server and the translators)."""
-    env = child_env({var: os.environ.get(var) or key for var, key in LOCAL_KEYS.values()})
-    report = scratch / "live-all-local"
-    names = ",".join(LOCAL_KEYS)
-    cmd = pytest_cmd(
-        "--target", names, "--mode", "live", "-q", f"--report-dir={report}", "-n", "2"
-    )  # fmt: skip
-    print(f"live run of all local targets ({' '.join(cmd[3:])}) ...", flush=True)
+def live_run(name: str, scratch: Path, timeout: float, env: dict[str, str], *args: str) -> dict:
+    """One live run of the suite (``args`` name targets, URL, xdist), its wall time and doc."""
+    report = scratch / f"live-{name}"
+    cmd = pytest_cmd("--mode", "live", "-q", f"--report-dir={report}", *args)
+    print(f"live {name} run ({' '.join(cmd[3:])}) ...", flush=True)
     wall, code, tail = timed(cmd, env, timeout=timeout)
     doc = load_doc(report)
     if code not in (0, 1) or doc is None:
         print(f"  note: exited {code}: {tail}")
     return {"wall_s": wall, "exit_code": code, "doc": doc, **chain(doc)}
+
+
+def bench_live(scratch: Path, timeout: float, url: str) -> dict[str, Any]:
+    env = child_env({LIVE_KEY_ENV: os.environ.get(LIVE_KEY_ENV) or LIVE_KEY_DEFAULT})
+    target = ("--target", LIVE_TARGET, f"--base-url={url}")
+    out: dict[str, Any] = {
+        "sequential": live_run("sequential", scratch, timeout, env, *target, "-p", "no:xdist"),
+        "parallel": live_run("parallel", scratch, timeout, env, *target, "-n", "2"),
+    }
+    # One parallel run of every local target (llama-server and the translators in front).
+    every = child_env({var: os.environ.get(var) or key for var, key in LOCAL_KEYS.values()})
+    names = ",".join(LOCAL_KEYS)
+    out["all_local"] = live_run("all-local", scratch, timeout, every, "--target", names, "-n", "2")
+    return out
 
 
 # --- cost ---------------------------------------------------------------------------------

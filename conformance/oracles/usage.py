@@ -109,16 +109,22 @@ def _usage(p: Probe, case: Any) -> Observation:
     return wire.judge("usage", found, evidence)
 
 
-def _stream_usage(p: Probe, case: Any) -> Observation:
+def _plain_and_stream(p: Probe, case: Any) -> tuple[dict[str, Any], Any, Any] | Observation:
+    """The probe sent as is and streamed: its body and both answers, or either's failure."""
     body = p.body(case.probe)
     plain = p.send("non-stream", body)
     bad = failure(plain)
     if bad:
         return bad
     ex = p.send("stream", dict(body, stream=True))
-    bad = failure(ex, "the stream")
-    if bad:
-        return bad
+    return failure(ex, "the stream") or (body, plain, ex)
+
+
+def _stream_usage(p: Probe, case: Any) -> Observation:
+    sent = _plain_and_stream(p, case)
+    if isinstance(sent, Observation):
+        return sent
+    body, plain, ex = sent
     if not ex.is_stream:
         return Observation(Observed.VIOLATED, "stream: true answered without SSE")
     events = sse.parse(ex.raw)
@@ -179,15 +185,10 @@ def _tool_blocks(events: list[sse.Event]) -> list[tuple[Any, dict[str, Any]]]:
 
 
 def _tool_stream(p: Probe, case: Any) -> Observation:
-    body = p.body(case.probe)
-    plain = p.send("non-stream", body)
-    bad = failure(plain)
-    if bad:
-        return bad
-    ex = p.send("stream", dict(body, stream=True))
-    bad = failure(ex, "the stream")
-    if bad:
-        return bad
+    sent = _plain_and_stream(p, case)
+    if isinstance(sent, Observation):
+        return sent
+    _body, plain, ex = sent
     events = sse.parse(ex.raw)
     starts = _tool_blocks(events)
     indices = [i for i, _ in starts]
