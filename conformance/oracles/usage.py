@@ -283,8 +283,8 @@ def _prompt_too_long(p: Probe, case: Any) -> Observation:
     text = filler(p.case_id + "/context", words) + "\n\nReply with OK."
     ex = p.send(f"prompt of {words} filler words", p.body(case.probe, {"prompt": text}))
     evidence: dict[str, Any] = {"status": ex.status, "filler_words": words}
-    if ex.status is None:
-        return Observation(Observed.ERROR, f"no answer: {ex.error}", evidence)
+    if ex.status is None or ex.error:  # no answer, or one that could not be read: no verdict
+        return Observation(Observed.ERROR, f"no usable answer: {ex.error}", evidence)
     if ex.ok:
         used = prompt_tokens((ex.message() or {}).get("usage"))
         evidence["prompt_tokens"] = used
