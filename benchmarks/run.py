@@ -405,7 +405,7 @@ def report(args: argparse.Namespace, info: dict[str, Any]) -> None:
         more = f" and {len(errors) - 4} more" if len(errors) > 4 else ""
         print(
             f"  {len(errors)} row(s) ended in error, so sent fewer requests than a full run "
-            f"(in replay: cassettes not recorded yet): {names}{more}"
+            f"(in replay: errors recorded as such, or cassettes not recorded yet): {names}{more}"
         )
     heavy = top_output(doc, LIVE_TARGET)
     if heavy:
