@@ -176,35 +176,9 @@ class Client:
                     for k, v in resp.headers.items()
                     if k.lower() not in CREDENTIAL_HEADERS
                 }
-                chunks = []
-                size = 0
-                # decoded bytes: a gzip answer is read as JSON, and the cap counts what is kept
-                for chunk in resp.iter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > self.limits.max_body_bytes:
-                        ex.error = (
-                            f"response body over max_body_bytes ({self.limits.max_body_bytes} "
-                            f"bytes); cut"
-                        )
-                        break
-                    if time.monotonic() - started > total:
-                        ex.error = cut_by_time
-                        break
-                ex.raw = b"".join(chunks)  # as received: scrubbing is for what is kept
+                self._read_body(ex, resp, started + total, cut_by_time)
         except httpx.TimeoutException as exc:
-            if time.monotonic() - started >= total:
-                ex.error = cut_by_time
-            elif isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
-                ex.error = (
-                    f"timeout: {type(exc).__name__}: no connection to {self.host} within "
-                    f"connect_timeout {self.limits.connect_timeout:g}s"
-                )
-            else:
-                ex.error = (
-                    f"timeout: {type(exc).__name__}: {self.host} sent nothing for "
-                    f"read_timeout {self.limits.read_timeout:g}s"
-                )
+            ex.error = cut_by_time if time.monotonic() - started >= total else self._timeout(exc)
         except httpx.HTTPError as exc:
             if "max_body_bytes" in str(exc):  # the transport's cap (record mode reads there)
                 ex.error = str(exc)
@@ -217,6 +191,10 @@ class Client:
             self.budget_note = cut_by_time
         if ex.error or ex.status is None:
             return
+        self._parse(ex)
+
+    def _parse(self, ex: Exchange) -> None:
+        """Parse what was received (SSE events or JSON); a broken answer becomes an error."""
         if ex.is_stream:
             ex.events = sse.parse(ex.raw)
             if ex.ok and ex.events and not ex.events[-1].terminated:
@@ -238,6 +216,35 @@ class Client:
                 elif ex.client_error and (deep or "json" in ex.headers.get("content-type", "")):
                     # a 4xx that says JSON and is not: a broken answer, not a refusal
                     ex.error = f"{ex.status} answer is not JSON ({exc}): {snippet!r}"
+
+    def _read_body(self, ex: Exchange, resp: Any, until: float, cut_by_time: str) -> None:
+        """Read the body into ``ex.raw``, cut at ``max_body_bytes`` or at ``until``."""
+        chunks = []
+        size = 0
+        # decoded bytes: a gzip answer is read as JSON, and the cap counts what is kept
+        for chunk in resp.iter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > self.limits.max_body_bytes:
+                ex.error = (
+                    f"response body over max_body_bytes ({self.limits.max_body_bytes} bytes); cut"
+                )
+                break
+            if time.monotonic() > until:
+                ex.error = cut_by_time
+                break
+        ex.raw = b"".join(chunks)  # as received: scrubbing is for what is kept
+
+    def _timeout(self, exc: Exception) -> str:
+        if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+            return (
+                f"timeout: {type(exc).__name__}: no connection to {self.host} within "
+                f"connect_timeout {self.limits.connect_timeout:g}s"
+            )
+        return (
+            f"timeout: {type(exc).__name__}: {self.host} sent nothing for "
+            f"read_timeout {self.limits.read_timeout:g}s"
+        )
 
     def _retry_delay(self, ex: Exchange, attempt: int) -> float | None:
         """Seconds to wait before retrying ``ex``, or None: not retryable, retries used up,

@@ -162,7 +162,23 @@ def _scrub_sse(text: str, keys: list[str]) -> str:
     """An SSE body with keys scrubbed in each event's decoded data and in the text that
     consecutive deltas of one block join into (a key split across two deltas)."""
     pieces = _EVENT_SPLIT.split(text)
-    events: list[list[Any]] = []  # [piece index, head lines, data obj or None, changed]
+    events = _sse_events(pieces, keys)
+    for parts in _joined_deltas(events).values():
+        _scrub_joined(parts, keys)
+    for ev in events:
+        clean = scrub(ev[2], keys)
+        if clean != ev[2]:
+            ev[2], ev[3] = clean, True
+    for i, head, data, changed in events:
+        if changed:
+            pieces[i] = "\n".join([*head, "data: " + json.dumps(data, ensure_ascii=False)])
+    return "".join(pieces)
+
+
+def _sse_events(pieces: list[str], keys: list[str]) -> list[list[Any]]:
+    """``[piece index, head lines, data object, changed]`` per event whose data is JSON; a
+    piece whose data is not JSON is scrubbed as text in place."""
+    events: list[list[Any]] = []
     for i in range(0, len(pieces), 2):
         lines = pieces[i].splitlines()
         data_lines = [ln[5:].lstrip(" ") for ln in lines if ln.startswith("data:")]
@@ -177,7 +193,11 @@ def _scrub_sse(text: str, keys: list[str]) -> str:
             pieces[i] = scrub_text(pieces[i], keys)
             continue
         events.append([i, head, obj, False])
-    # a key across deltas: join each block's delta strings, find keys, cut them out piecewise
+    return events
+
+
+def _joined_deltas(events: list[list[Any]]) -> dict[Any, list[tuple[list[Any], str]]]:
+    """The delta events of each (block index, text field), in order: what a client joins."""
     by_block: dict[Any, list[tuple[list[Any], str]]] = {}
     for ev in events:
         data = ev[2]
@@ -186,38 +206,34 @@ def _scrub_sse(text: str, keys: list[str]) -> str:
             field = _JOINED[delta["type"]]
             if isinstance(delta.get(field), str):
                 by_block.setdefault((data.get("index"), field), []).append((ev, field))
-    for parts in by_block.values():
-        strings = [ev[2]["delta"][f] for ev, f in parts]
-        joined = "".join(strings)
-        clean = scrub_text(joined, keys)
-        if clean == joined:
-            continue
-        spans = _changed_spans(joined, keys)
-        pos = 0
-        for (ev, f), s in zip(parts, strings, strict=True):
-            lo, hi = pos, pos + len(s)
-            out, cur = [], lo
-            for a, b in spans:
-                if b <= lo or a >= hi:
-                    continue
-                out.append(joined[cur : max(a, lo)])
-                if a >= lo:  # the span starts in this piece: the placeholder goes here
-                    out.append(PLACEHOLDER)
-                cur = min(b, hi)
-            out.append(joined[cur:hi])
-            new = "".join(out)
-            if new != s:
-                ev[2]["delta"][f] = new
-                ev[3] = True
-            pos = hi
-    for ev in events:
-        clean = scrub(ev[2], keys)
-        if clean != ev[2]:
-            ev[2], ev[3] = clean, True
-    for i, head, data, changed in events:
-        if changed:
-            pieces[i] = "\n".join([*head, "data: " + json.dumps(data, ensure_ascii=False)])
-    return "".join(pieces)
+    return by_block
+
+
+def _scrub_joined(parts: list[tuple[list[Any], str]], keys: list[str]) -> None:
+    """Find keys in the joined text of one block's deltas and cut them out piece by piece
+    (the placeholder goes in the piece where a key starts)."""
+    strings = [ev[2]["delta"][f] for ev, f in parts]
+    joined = "".join(strings)
+    if scrub_text(joined, keys) == joined:
+        return
+    spans = _changed_spans(joined, keys)
+    pos = 0
+    for (ev, f), s in zip(parts, strings, strict=True):
+        lo, hi = pos, pos + len(s)
+        out, cur = [], lo
+        for a, b in spans:
+            if b <= lo or a >= hi:
+                continue
+            out.append(joined[cur : max(a, lo)])
+            if a >= lo:
+                out.append(PLACEHOLDER)
+            cur = min(b, hi)
+        out.append(joined[cur:hi])
+        new = "".join(out)
+        if new != s:
+            ev[2]["delta"][f] = new
+            ev[3] = True
+        pos = hi
 
 
 def _changed_spans(text: str, keys: list[str]) -> list[tuple[int, int]]:

@@ -18,7 +18,6 @@ Select or deselect these tests with ``-m browser`` / ``-m "not browser"``.
 from __future__ import annotations
 
 import html
-import importlib.util
 import json
 import os
 import re
@@ -30,11 +29,11 @@ import tempfile
 import time
 from html.parser import HTMLParser
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+from reportdocs import TARGETS, make_doc, record
 
 from conformance.report import cell_id, write_report
 
@@ -62,20 +61,6 @@ PAYLOAD = (
     "<img src=x onerror=\"document.documentElement.setAttribute('data-pwned','img')\">"
 )
 MISMATCH = ("llamacpp", "fields.top_k")  # forced to fail by the fixture generator
-
-
-def _fixtures() -> ModuleType:
-    """test_report.py's generator, loaded by path so any pytest import mode works."""
-    spec = importlib.util.spec_from_file_location(
-        "_report_fixtures", Path(__file__).with_name("test_report.py")
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-FIX = _fixtures()
 
 
 def chromium() -> str:
@@ -161,8 +146,8 @@ class Dom(HTMLParser):
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A report of 11 targets by ~60 rows, one mismatch carrying a script payload."""
-    doc = FIX.make_doc(list(FIX.TARGETS))
-    rec = FIX.record(doc, *MISMATCH)
+    doc = make_doc(list(TARGETS))
+    rec = record(doc, *MISMATCH)
     assert rec["outcome"] == "fail"
     rec["message"] = f"declared honored, observed ignored; the model wrote {PAYLOAD}"
     out = tmp_path_factory.mktemp("site")
@@ -178,7 +163,7 @@ def test_page_loads_without_errors_and_shows_the_matrix(site: dict[str, Any]) ->
     assert "data-js-errors" not in dom.html_attrs, dom.html_attrs.get("data-js-errors")
     assert console_messages(proc.stderr) == []
     doc = site["doc"]
-    assert dom.head_targets == list(FIX.TARGETS)
+    assert dom.head_targets == list(TARGETS)
     ids = list(dict.fromkeys(r["id"] for r in doc["results"]))
     assert sorted(dom.case_rows) == sorted(ids) and len(ids) >= 50
     expected = {cell_id(r["target"], r["id"]): r for r in doc["results"]}
@@ -214,7 +199,7 @@ def test_mismatch_cell_opens_its_evidence(site: dict[str, Any]) -> None:
     assert panel.get("data-visible") == "1"
     assert "sel" in (dom.cells[cid].get("class") or "").split()
     text = re.sub(r"\s+", " ", "".join(dom.panel_text))
-    rec = FIX.record(site["doc"], *MISMATCH)
+    rec = record(site["doc"], *MISMATCH)
     for needle in (
         "top_k",
         "fields.top_k",
