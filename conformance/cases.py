@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.vocabulary import Declared
-from conformance.yamlfile import InputError, LineDict, line_of, load, plain, validate
+from conformance.yamlfile import InputError, LineDict, did_you_mean, line_of, load, plain, validate
 
 SCHEMAS = Path(__file__).parent / "schemas"
 CASE_SCHEMA = json.loads((SCHEMAS / "case.schema.json").read_text())
@@ -165,7 +165,7 @@ def load_file(
             known = ", ".join(sorted(oracle_names))
             raise InputError(
                 f"{path}:{entry.key_lines.get('oracle', line)}: case {case.id}: unknown oracle "
-                f"{case.oracle!r}; known oracles: {known}"
+                f"{case.oracle!r}{did_you_mean(case.oracle, oracle_names)}; known oracles: {known}"
             )
         if isinstance(oracle_names, Mapping):
             check_params(entry, case, oracle_names[case.oracle], path)
@@ -175,7 +175,8 @@ def load_file(
             if prof_name not in profiles:
                 raise InputError(
                     f"{path}:{dline}: case {case.id}: declared for unknown profile "
-                    f"{prof_name!r}; known profiles: {', '.join(sorted(profiles))} "
+                    f"{prof_name!r}{did_you_mean(prof_name, profiles)}; "
+                    f"known profiles: {', '.join(sorted(profiles))} "
                     f"(add cases/profiles/{prof_name}.yaml)"
                 )
             words = decl if isinstance(decl, str) else decl.get("says") or decl.get("status")

@@ -9,7 +9,6 @@ package.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 from collections.abc import Iterable
@@ -18,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from conformance.yamlfile import InputError
+from conformance.yamlfile import InputError, did_you_mean
 
 ORACLES_MODULE = "conformance.oracles"
 BOOL_TAG = "tag:yaml.org,2002:bool"
@@ -26,28 +25,6 @@ NULL_TAG = "tag:yaml.org,2002:null"
 
 
 # --- did you mean -------------------------------------------------------------------------
-
-
-def suggest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
-    """Known names close to ``name`` (difflib), best first; a case-insensitive or prefix
-    match comes first."""
-    names = sorted(set(known))
-    exact = [k for k in names if k.lower() == name.lower() and k != name]
-    prefix = [k for k in names if name and k.startswith(name) and k != name][:n]
-    close = difflib.get_close_matches(name, names, n=n, cutoff=0.6)
-    out: list[str] = []
-    for k in exact + close + prefix:
-        if k not in out:
-            out.append(k)
-    return out[:n]
-
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """``"; did you mean 'x' or 'y'?"`` or ``""``."""
-    close = suggest(name, known)
-    if not close:
-        return ""
-    return "; did you mean " + " or ".join(repr(k) for k in close) + "?"
 
 
 def unknown(kind: str, name: str, known: Iterable[str], listing: str = "") -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from conformance.yamlfile import InputError, load, plain, validate
+from conformance.yamlfile import InputError, did_you_mean, load, plain, validate
 
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "target.schema.json").read_text())
 
@@ -88,7 +88,8 @@ def check_profiles(targets: list[Target], profiles: Collection[str]) -> None:
             line = getattr(load(t.path), "key_lines", {}).get("profile", 1)
         raise InputError(
             f"{t.path or t.name}:{line}: target {t.name!r} declares unknown profile "
-            f"{t.profile!r}; fix: name one of {', '.join(sorted(profiles))}, or add "
+            f"{t.profile!r}{did_you_mean(t.profile, profiles)}; fix: name one of "
+            f"{', '.join(sorted(profiles))}, or add "
             f"cases/profiles/{t.profile}.yaml"
         )
 
@@ -104,7 +105,8 @@ def resolve(names: list[str], targets_dir: Path) -> list[Target]:
     for name in names:
         if name not in known:
             raise InputError(
-                f"unknown target {name!r}: known targets are {', '.join(known) or '(none)'} "
+                f"unknown target {name!r}{did_you_mean(name, known)}: known targets are "
+                f"{', '.join(known) or '(none)'} "
                 f"(files in {targets_dir})"
             )
         out.append(load_target(targets_dir / f"{name}.yaml"))

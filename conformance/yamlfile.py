@@ -6,6 +6,8 @@ unknown oracle 'max_token'" is the difference between a fix and a hunt.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +139,26 @@ def validate(doc: Any, schema: dict[str, Any], path: Path, what: str) -> None:
         if unexpected:
             line = err.instance.key_lines.get(str(unexpected[0]), line)
     raise InputError(f"{path}:{line}: invalid {what} at {where}: {err.message}")
+
+
+# An unknown name in an input file: say which known one was probably meant.
+def suggest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """Known names close to ``name`` (difflib), best first; a case-insensitive or prefix
+    match comes first."""
+    names = sorted(set(known))
+    exact = [k for k in names if k.lower() == name.lower() and k != name]
+    prefix = [k for k in names if name and k.startswith(name) and k != name][:n]
+    close = difflib.get_close_matches(name, names, n=n, cutoff=0.6)
+    out: list[str] = []
+    for k in exact + close + prefix:
+        if k not in out:
+            out.append(k)
+    return out[:n]
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'x' or 'y'?"`` or ``""``."""
+    close = suggest(name, known)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(repr(k) for k in close) + "?"

@@ -7,20 +7,31 @@ from pathlib import Path
 
 import pytest
 
-from conformance import catalog
+from conformance import catalog, yamlfile
 from conformance.yamlfile import InputError
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "cases"
 
 
+def test_unknown_names_in_input_files_get_a_suggestion(tmp_path) -> None:
+    """The loaders' errors carry the suggestion: a target on the command line, a profile a
+    target names, an oracle or a profile a case names."""
+    from conformance import targets
+    from conformance.yamlfile import InputError
+
+    repo_targets = Path(__file__).resolve().parent.parent / "cases" / "targets"
+    with pytest.raises(InputError, match="did you mean 'llamacpp'"):
+        targets.resolve(["llamacp"], repo_targets)
+
+
 def test_suggestions() -> None:
     known = ["llamacpp", "litellm", "deepseek", "deepseek-2026", "lmstudio"]
-    assert catalog.suggest("llamcpp", known)[0] == "llamacpp"
-    assert catalog.suggest("DeepSeek", known)[0] == "deepseek"
-    assert catalog.suggest("zzzz", known) == []
-    assert catalog.did_you_mean("litelm", known) == "; did you mean 'litellm'?"
-    assert catalog.did_you_mean("zzzz", known) == ""
+    assert yamlfile.suggest("llamcpp", known)[0] == "llamacpp"
+    assert yamlfile.suggest("DeepSeek", known)[0] == "deepseek"
+    assert yamlfile.suggest("zzzz", known) == []
+    assert yamlfile.did_you_mean("litelm", known) == "; did you mean 'litellm'?"
+    assert yamlfile.did_you_mean("zzzz", known) == ""
     text = catalog.unknown("target", "llamcpp", known, "python -m conformance list targets")
     assert text == (
         "unknown target 'llamcpp'; did you mean 'llamacpp'? "
