@@ -54,7 +54,13 @@ class Session:
             self.targets = targets.resolve(names, self.cases_dir / "targets")
             apply_overrides(self.targets, opt)
             targets.check_profiles(self.targets, self.profiles)
-            self.keys = {t.name: t.api_key(required=self.mode != "replay") for t in self.targets}
+            self.keys = {
+                t.name: t.api_key(
+                    required=self.mode != "replay",
+                    replayable=(self.cassette_dir / t.name / "_provenance.yaml").exists(),
+                )
+                for t in self.targets
+            }
             self.settings = runner.load_settings(self.cases_dir / "settings.yaml")
             ids = [c.id for c in self.cases]
             self.expectations = expectations.load_dir(

@@ -41,16 +41,21 @@ class Target:
         """``host[:port]`` of the base URL, never its ``user:password@`` part."""
         return urlsplit(self.base_url).netloc.rpartition("@")[2]
 
-    def api_key(self, required: bool) -> str | None:
-        """The key from the environment; keys are never read from files."""
+    def api_key(self, required: bool, replayable: bool = True) -> str | None:
+        """The key from the environment; keys are never read from files. ``replayable``:
+        cassettes exist for this target, so replay is a way to run without a key."""
         if not self.api_key_env:
             return None
         value = os.environ.get(self.api_key_env)
         if not value and required:
+            other = (
+                "or replay its shipped cassettes with --mode replay"
+                if replayable
+                else "and note that no cassettes are shipped for it, so it cannot be replayed"
+            )
             raise InputError(
                 f"target {self.name!r} needs an API key: set the environment variable "
-                f"{self.api_key_env} (or pass --api-key-env VAR), or replay cassettes "
-                f"with --mode replay"
+                f"{self.api_key_env} (or pass --api-key-env VAR), {other}"
             )
         return value or None
 

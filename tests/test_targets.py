@@ -130,10 +130,25 @@ def test_missing_key_is_one_message_naming_the_variable(suite: Any, fake_server:
     (line,) = stderr_lines(run)
     expected = f"ERROR: target 'fake' needs an API key: set the environment variable {KEY_ENV}"
     assert line.startswith(expected), line
-    assert "--mode replay" in line
+    # the fake target has no cassettes: replay is not suggested as a way out
+    assert "--mode replay" not in line and "no cassettes are shipped for it" in line
     assert "failed" not in run.stdout and "Traceback" not in run.stdout + run.stderr
     assert run.doc is None
     assert fake_server.requests == []
+
+
+def test_missing_key_suggests_replay_only_where_cassettes_are_shipped() -> None:
+    from conformance.targets import Target
+    from conformance.yamlfile import InputError
+
+    t = Target(
+        name="x", title="x", base_url="http://127.0.0.1:9", auth="x-api-key",
+        api_key_env="CONFORMANCE_TEST_UNSET_KEY", model="m", profile="anthropic",
+    )  # fmt: skip
+    with pytest.raises(InputError, match="or replay its shipped cassettes with --mode replay"):
+        t.api_key(required=True, replayable=True)
+    with pytest.raises(InputError, match="no cassettes are shipped"):
+        t.api_key(required=True, replayable=False)
 
 
 def test_replay_needs_no_key(suite: Any, fake_server: Any, tmp_path: Path) -> None:
