@@ -1147,6 +1147,10 @@ class _Handler(BaseHTTPRequestHandler):
         reply = self.server_app.handle(method, self.path, dict(self.headers.items()), raw)
         if reply.delay:
             time.sleep(reply.delay)
+        self._send(reply)
+
+    def _send(self, reply: Reply) -> None:
+        """Write one reply: whole with a content-length, or chunk by chunk."""
         try:
             self.send_response(reply.status)
             for name, value in reply.headers.items():

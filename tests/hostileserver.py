@@ -192,22 +192,3 @@ class _HostileHandler(_Handler):
         reply = self.server_app.handle(method, self.path, dict(self.headers.items()), raw)
         self._reason = getattr(reply, "reason", None)
         self._send(reply)
-
-    def _send(self, reply: Reply) -> None:
-        try:
-            self.send_response(reply.status)
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            if len(reply.chunks) == 1:
-                self.send_header("content-length", str(len(reply.chunks[0])))
-                self.end_headers()
-                self.wfile.write(reply.chunks[0])
-            else:
-                self.send_header("transfer-encoding", "chunked")
-                self.end_headers()
-                for chunk in reply.chunks:
-                    self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-                self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
