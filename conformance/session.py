@@ -275,6 +275,7 @@ def write_provenance(run: Session) -> None:
                 "suite_version": run.run.suite_version,
                 "recorded": run.run.finished,
                 "cases": sorted(r["id"] for r in run.results if r["target"] == t.name),
+                **({"software": dict(t.software)} if t.software else {}),
             },
         )
 

@@ -34,6 +34,7 @@ class Target:
     concurrency: int | None = None  # requests in flight at once (None: no limit)
     requests_per_minute: int | None = None
     notes: str = ""
+    software: dict[str, str] = field(default_factory=dict)  # name -> version, as installed
     path: Path | None = None
 
     @property
@@ -79,6 +80,7 @@ def load_target(path: Path) -> Target:
         concurrency=doc.get("concurrency"),
         requests_per_minute=doc.get("requests_per_minute"),
         notes=doc.get("notes", ""),
+        software={str(k): str(v) for k, v in (doc.get("software") or {}).items()},
         path=path,
     )
 

@@ -603,3 +603,12 @@ def test_cli_subprocess(files: dict[str, Path], tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"conformance report: error: {bad}: not a valid results file")
     assert "Traceback" not in proc.stderr
+
+
+def test_provenance_names_the_installed_software_where_no_header_did() -> None:
+    from conformance.report.model import server_text
+
+    assert server_text({"server": {"server": ["llama.cpp"]}}) == "llama.cpp (sent no version)"
+    assert server_text({"server": {}}) is None
+    text = server_text({"server": {}, "software": {"claude-code-router": "2.0.0"}})
+    assert text == "installed: claude-code-router 2.0.0"

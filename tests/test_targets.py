@@ -162,3 +162,17 @@ def test_replay_needs_no_key(suite: Any, fake_server: Any, tmp_path: Path) -> No
     assert record["observed"] == "error"
     assert "no cassette at" in record["message"] and "API key" not in record["message"]
     assert fake_server.requests == [], "replay must never call the endpoint"
+
+
+def test_every_local_target_says_what_it_installed_and_its_provenance_agrees() -> None:
+    """The translators send no version header: the target file names the pinned versions,
+    and the shipped cassettes' provenance carries the same (a re-record writes it)."""
+    import yaml
+
+    from conformance.targets import load_target
+
+    repo = Path(__file__).resolve().parent.parent
+    for prov in sorted((repo / "cassettes").glob("*/_provenance.yaml")):
+        target = load_target(repo / "cases" / "targets" / f"{prov.parent.name}.yaml")
+        assert target.software, target.name
+        assert yaml.safe_load(prov.read_text())["software"] == target.software, target.name

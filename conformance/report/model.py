@@ -276,10 +276,10 @@ def cassette_provenance(cassette_dir: Path, targets: Iterable[str]) -> dict[str,
 
 
 def server_text(info: dict[str, Any]) -> str | None:
-    """E.g. "LiteLLM 1.108.7", or "llama.cpp (sent no version)" for a bare server header."""
+    """E.g. "LiteLLM 1.108.7", or "llama.cpp (sent no version)" for a bare server header;
+    then the software the target file says it installed (its versions, where no header did)."""
     headers = info.get("server")
-    if not isinstance(headers, dict) or not headers:
-        return None
+    headers = headers if isinstance(headers, dict) else {}
     parts = []
     for header, values in headers.items():
         values = values if isinstance(values, list) else [values]
@@ -291,7 +291,10 @@ def server_text(info: dict[str, Any]) -> str | None:
             parts.append(shown)
         else:
             parts.append(f"{shown} (sent no version)")
-    return "; ".join(parts)
+    software = info.get("software")
+    if isinstance(software, dict) and software:
+        parts.append("installed: " + ", ".join(f"{k} {v}" for k, v in software.items()))
+    return "; ".join(parts) or None
 
 
 def recorded_text(info: dict[str, Any]) -> str | None:
