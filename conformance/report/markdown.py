@@ -80,20 +80,24 @@ def _counts(counts: dict[str, int]) -> str:
     return " ".join(parts) if parts else "—"
 
 
-def _targets_table(targets: list[TargetView]) -> list[str]:
-    out = [
-        "| Target | Model | Host | Source | Rows | "
-        + " | ".join(f"{ICONS[o]} {o}" for o in OUTCOMES)
-        + " | Cost |",
-        "|:--|:--|:--|:--|--:|" + "--:|" * len(OUTCOMES) + ":--|",
+def _target_head(columns: list[str], last: str, last_align: str) -> list[str]:
+    """The header of a table of targets: who they are, then one column per count."""
+    return [
+        "| Target | Model | Host | Source | Rows | " + " | ".join(columns) + f" | {last} |",
+        "|:--|:--|:--|:--|--:|" + "--:|" * len(columns) + f"{last_align}|",
     ]
-    for t in targets:
-        out.append(
-            f"| **{md(t.name)}** | {md(t.model)} | {md(t.host)} | {md(t.source)} | "
-            f"{len(t.records)} | "
-            + " | ".join(str(t.counts[o]) for o in OUTCOMES)
-            + f" | {md(t.cost)} |"
-        )
+
+
+def _target_row(t: TargetView, counts: list[Any], last: Any) -> str:
+    return (
+        f"| **{md(t.name)}** | {md(t.model)} | {md(t.host)} | {md(t.source)} | "
+        f"{len(t.records)} | " + " | ".join(str(c) for c in counts) + f" | {last} |"
+    )
+
+
+def _targets_table(targets: list[TargetView]) -> list[str]:
+    out = _target_head([f"{ICONS[o]} {o}" for o in OUTCOMES], "Cost", ":--")
+    out += [_target_row(t, [t.counts[o] for o in OUTCOMES], md(t.cost)) for t in targets]
     ready = [t for t in targets if t.readiness]
     if ready:
         out += ["", "**Claude Code readiness**", ""]
@@ -189,18 +193,12 @@ def _declared_summary(view: View, targets: list[TargetView], page: str) -> list[
         f"How many of the {len(view.rows)} rows each vendor's table declares how; every cell "
         f"is on [the page]({page}) (show the declared-only columns) and in declared.json.",
         "",
-        "| Target | Model | Host | Source | Rows | "
-        + " | ".join(md(s) for s in statuses)
-        + " | of them implied |",
-        "|:--|:--|:--|:--|--:|" + "--:|" * len(statuses) + "--:|",
+        *_target_head([md(s) for s in statuses], "of them implied", "--:"),
     ]
-    for t in targets:
-        out.append(
-            f"| **{md(t.name)}** | {md(t.model)} | {md(t.host)} | {md(t.source)} | "
-            f"{len(t.records)} | "
-            + " | ".join(str(counts[t.name].get(s, 0)) for s in statuses)
-            + f" | {implied[t.name]} |"
-        )
+    out += [
+        _target_row(t, [counts[t.name].get(s, 0) for s in statuses], implied[t.name])
+        for t in targets
+    ]
     return [*out, "", "</details>", ""]
 
 
