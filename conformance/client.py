@@ -32,6 +32,10 @@ from conformance.secrets import CREDENTIAL_HEADERS, PLACEHOLDER, scrub_text, url
 from conformance.settings import Limits
 from conformance.transport import bound_by_deadline, deadline
 
+# What httpx says when a connection closed before any byte of the answer (h11's words).
+STALE = "Server disconnected without sending a response"
+AGAIN = "retried at once"
+
 
 class Client:
     """Sends probes to one target. Thread-safe enough for one pytest worker."""
@@ -110,7 +114,8 @@ class Client:
         ex = Exchange(method, path, shown, body, secrets=self.secrets)
         content = json.dumps(body).encode() if body is not None else None
         started = time.monotonic()
-        attempt = 0
+        attempt = 0  # attempts that count against ``retries`` (a stale connection does not)
+        stale_retried = False
         while True:
             attempt += 1
             over = self._over_budget()
@@ -121,6 +126,11 @@ class Client:
                 self._once(ex, method, path, merged, content)
             if ex.ok and ex.is_stream and not (isinstance(body, dict) and body.get("stream")):
                 ex.error = "a request without stream: true was answered with an SSE stream"
+            if not stale_retried and self._stale_connection(ex):
+                stale_retried = True
+                ex.retries.append(f"{STALE} (a kept-alive connection it had closed): {AGAIN}")
+                ex.error, attempt = None, attempt - 1
+                continue
             delay = self._retry_delay(ex, attempt)
             if delay is None:
                 break
@@ -245,6 +255,20 @@ class Client:
             f"timeout: {type(exc).__name__}: {self.host} sent nothing for "
             f"read_timeout {self.limits.read_timeout:g}s"
         )
+
+    @staticmethod
+    def _stale_connection(ex: Exchange) -> bool:
+        """True for an attempt that died because a kept-alive connection was closed
+        before any byte of an answer came back.
+
+        Servers may close an idle or finished keep-alive connection at any moment, and the
+        request written on it in that instant is lost unanswered (llama-server does this after
+        a stream, about one time in three). Browsers, urllib3 and Go retry exactly this case on
+        a new connection, and so do the official SDKs; without it a row would end in ``error``
+        for a reason that lies in the connection pool, not in the endpoint's answer. Only once:
+        an endpoint that closes every connection unanswered still gives an ``error`` row.
+        """
+        return ex.status is None and STALE in (ex.error or "")
 
     def _retry_delay(self, ex: Exchange, attempt: int) -> float | None:
         """Seconds to wait before retrying ``ex``, or None: not retryable, retries used up,

@@ -12,6 +12,10 @@ server library would let it do:
 * ``huge``: a 200 JSON answer of ``size`` bytes (``content-length`` and all);
 * ``cut_chunked``: a chunked SSE stream that stops mid-event and closes the connection;
 * ``cut_close``: an SSE stream framed by connection close, closed mid-event;
+* ``drop_kept_alive``: answers the first request on a connection in full, keep-alive, then
+  reads the next one and closes the connection unanswered (llama-server does this after some
+  streams);
+* ``unanswered``: reads each request and closes the connection without a byte of answer;
 * ``blackhole``: a listener whose accept queue is full, so connecting times out.
 
 ``with FaultServer("hang") as server: server.base_url``; ``server.requests`` counts the
@@ -39,6 +43,8 @@ BEHAVIOURS = frozenset(
         "cut_chunked",
         "cut_close",
         "blackhole",
+        "drop_kept_alive",
+        "unanswered",
     }
 )
 SSE_HEADERS = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
@@ -54,6 +60,14 @@ MESSAGE_START = {
         "stop_sequence": None,
         "usage": {"input_tokens": 5, "output_tokens": 1},
     },
+}
+
+
+# A whole non-streamed answer (``drop_kept_alive``).
+MESSAGE = {
+    **MESSAGE_START["message"],
+    "content": [{"type": "text", "text": "ok"}],
+    "stop_reason": "end_turn",
 }
 
 
@@ -223,3 +237,17 @@ class FaultServer:
     def _cut_close(self, conn: socket.socket) -> None:
         conn.sendall(SSE_HEADERS + b"connection: close\r\n\r\n" + WHOLE + HALF)
         conn.shutdown(socket.SHUT_RDWR)
+
+    def _drop_kept_alive(self, conn: socket.socket) -> None:
+        body = json.dumps(MESSAGE).encode()
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            + f"content-length: {len(body)}\r\nkeep-alive: timeout=5, max=100\r\n\r\n".encode()
+            + body
+        )
+        self._read_request(conn)  # the client sent this one on the pooled connection: lost
+        with self._lock:
+            self.requests += 1
+
+    def _unanswered(self, conn: socket.socket) -> None:
+        pass  # _serve closes the connection
