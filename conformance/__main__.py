@@ -14,6 +14,7 @@ function that builds its subparser and sets ``func`` to a handler returning the 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -133,6 +134,8 @@ def _cmd_capture(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             client_version=None if args.no_install else args.client_version,
             cases_file=Path(args.cases_file) if args.cases_file else None,
+            settings=dict(args.setting or []),
+            turns_wanted=args.turn or None,
         )
     except (CaptureError, ValueError, OSError) as exc:
         _err("capture", str(exc))
@@ -140,6 +143,16 @@ def _cmd_capture(args: argparse.Namespace) -> int:
     for path in paths:
         print(f"shape: {path}")
     return EXIT_OK
+
+
+def _setting(text: str) -> tuple[str, str]:
+    """``VAR=VALUE`` for ``capture --setting``; argparse shows the error with the option."""
+    name, sep, value = text.partition("=")
+    if not sep or not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected VAR=VALUE, e.g. CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1"
+        )
+    return name, value
 
 
 def _add_capture(sub: Any) -> None:
@@ -180,6 +193,21 @@ def _add_capture(sub: Any) -> None:
     )
     p.add_argument(
         "--no-install", action="store_true", help="use the Claude Code already installed"
+    )
+    p.add_argument(
+        "--setting",
+        action="append",
+        type=_setting,
+        metavar="VAR=VALUE",
+        help="a Claude Code environment setting to turn on for the capture (repeatable); the "
+        "shapes are written as <client>-<version>-<turn>.with-<setting>.json",
+    )
+    p.add_argument(
+        "--turn",
+        action="append",
+        metavar="TURN",
+        help="write only this turn's shape (repeatable; Claude Code: first, stream, "
+        "tool-round-trip; SDK: defaults, stream, tool-round-trip)",
     )
     p.add_argument(
         "--cases-file",

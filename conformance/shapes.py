@@ -212,8 +212,13 @@ def extract_shape(
     version: str | None = None,
     captured: str | None = None,
     how: str = "",
+    settings: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A committed shape from one captured request: structure and sizes, no client prose."""
+    """A committed shape from one captured request: structure and sizes, no client prose.
+
+    ``settings``: the client's environment settings that were on (none: its defaults); they
+    are kept in the shape so a row's workaround can be checked against what really changed.
+    """
     headers = record["headers"]
     detected = client_version(headers)
     client = client or detected[0]
@@ -225,6 +230,7 @@ def extract_shape(
         "client": client,
         "version": version,
         "turn": turn,
+        **({"settings": dict(settings)} if settings else {}),
         "captured": captured or str(record.get("time", ""))[:10],
         "how": how,
         "note": (
@@ -245,8 +251,22 @@ def extract_shape(
     }
 
 
+def settings_slug(settings: dict[str, str]) -> str:
+    """``{"CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS": "1"}`` -> ``"disable-experimental-betas-1"``:
+    the part of a shape's file name that says which client settings were on."""
+    parts = []
+    for name, value in sorted(settings.items()):
+        word = re.sub(r"^CLAUDE_CODE_", "", name).lower().replace("_", "-")
+        parts.append(f"{word}-{re.sub(r'[^A-Za-z0-9.]+', '-', value).strip('-').lower()}")
+    return "+".join(parts)
+
+
 def shape_filename(shape: dict[str, Any]) -> str:
-    return f"{shape['client']}-{shape['version']}-{shape['turn']}.json"
+    """``<client>-<version>-<turn>.json``, or ``...-<turn>.with-<settings>.json`` for a shape
+    captured with client settings on (the ``settings`` key), kept beside the default one."""
+    base = f"{shape['client']}-{shape['version']}-{shape['turn']}"
+    settings = shape.get("settings") or {}
+    return f"{base}.with-{settings_slug(settings)}.json" if settings else f"{base}.json"
 
 
 def write_shape(shape: dict[str, Any], shapes_dir: Path = SHAPES_DIR) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.capture.proxy import TOOLS_DIR, CannedToolUse, CaptureProxy
-from conformance.shapes import SHAPES_DIR, extract_shape, write_shape
+from conformance.shapes import SHAPES_DIR, extract_shape, shape_filename, write_shape
 
 FAKE_KEY = "sk-ant-capture-0000000000000000"  # what the clients send; never reaches upstream
 CLAUDE_PACKAGE = "@anthropic-ai/claude-code"
@@ -95,8 +95,12 @@ def _run_claude(
     home: Path,
     cwd: Path,
     timeout: float,
+    settings: dict[str, str] | None = None,
 ) -> str:
-    """One ``claude -p`` run against the proxy in a throwaway HOME; returns its output tail."""
+    """One ``claude -p`` run against the proxy in a throwaway HOME; returns its output tail.
+
+    ``settings`` are Claude Code's own environment settings, set on top of the capture's.
+    """
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
@@ -107,6 +111,7 @@ def _run_claude(
         "DISABLE_TELEMETRY": "1",
         "DISABLE_AUTOUPDATER": "1",
         "DISABLE_ERROR_REPORTING": "1",
+        **(settings or {}),
     }
     proc = subprocess.Popen(
         [str(binary), *args],
@@ -133,8 +138,11 @@ def capture_claude_code(
     *,
     binary: Path,
     timeout: float = 300.0,
+    settings: dict[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Three turns of Claude Code in print mode: first, tool round trip, streamed follow-up.
+
+    ``settings`` (Claude Code environment settings) are on for every turn.
 
     Claude Code streams every turn, so the follow-up turn (``--continue``: history with an
     assistant answer) is the streaming shape. For the tool round trip the proxy answers the
@@ -156,6 +164,7 @@ def capture_claude_code(
                 home=home,
                 cwd=cwd,
                 timeout=timeout,
+                settings=settings,
             )
             turns["first"] = main_request(_require(proxy, tail))
         with CaptureProxy(log=raw_dir / "stream.jsonl", **proxy_args) as proxy:
@@ -173,6 +182,7 @@ def capture_claude_code(
                 home=home,
                 cwd=cwd,
                 timeout=timeout,
+                settings=settings,
             )
             turns["stream"] = main_request(_require(proxy, tail))
         canned = CannedToolUse("Read", {"file_path": str(cwd / "notes.txt")})
@@ -195,6 +205,7 @@ def capture_claude_code(
                 home=home,
                 cwd=cwd,
                 timeout=timeout,
+                settings=settings,
             )
             turns["tool-round-trip"] = main_request(_require(proxy, tail), with_block="tool_result")
     finally:
@@ -271,8 +282,15 @@ def run_capture(
     node_dir: Path = NODE_DIR,
     client_version: str | None = "latest",
     cases_file: Path | None = None,
+    settings: dict[str, str] | None = None,
+    turns_wanted: list[str] | None = None,
 ) -> list[Path]:
     """Capture ``client`` (``claude-code`` or ``sdk``) through the proxy; write its shapes.
+
+    ``settings``: Claude Code environment settings to turn on (``VAR: value``). Such shapes
+    are named ``...-<turn>.with-<settings>.json`` and kept beside the default ones, so the
+    workaround a row names is checked against what the client really sends with it on.
+    ``turns_wanted``: write only these turns' shapes (all are still run: one continues another).
 
     Raw captures go to ``raw_root`` (outside the repo: they hold the clients' own prompts);
     shape files, named ``<client>-<version>-<turn>.json``, go to ``shapes_dir``. Claude Code
@@ -294,16 +312,27 @@ def run_capture(
             if client_version
             else claude_binary(node_dir)
         )
-        turns = capture_claude_code(proxy_args, raw_dir, binary=binary, timeout=timeout)
+        turns = capture_claude_code(
+            proxy_args, raw_dir, binary=binary, timeout=timeout, settings=settings
+        )
         how = "claude -p (print mode) through python -m conformance capture claude-code"
+        if settings:
+            how += " with " + " ".join(f"{k}={v}" for k, v in sorted(settings.items()))
+    elif settings:
+        raise CaptureError("--setting is for claude-code (the SDK has no environment settings)")
     elif client == "sdk":
         turns = capture_sdk(proxy_args, raw_dir)
         how = "anthropic Python SDK defaults through python -m conformance capture sdk"
     else:
         raise CaptureError(f"unknown client {client!r}; known: claude-code, sdk")
+    unknown = sorted(set(turns_wanted or []) - set(turns))
+    if unknown:
+        raise CaptureError(f"unknown turn(s) {', '.join(unknown)}; known: {', '.join(turns)}")
     paths, shapes = [], []
     for turn, record in turns.items():
-        shape = extract_shape(record, turn=turn, how=how)
+        if turns_wanted and turn not in turns_wanted:
+            continue
+        shape = extract_shape(record, turn=turn, how=how, settings=settings)
         shapes.append(shape)
         paths.append(write_shape(shape, shapes_dir))
     if cases_file is not None and Path(cases_file).exists():
@@ -324,16 +353,15 @@ def retarget_cases(cases_file: Path, shapes: list[dict[str, Any]]) -> list[str]:
     done = []
     for shape in shapes:
         client, version, turn = shape["client"], shape["version"], shape["turn"]
-        pattern = re.compile(
-            rf"shapes/{re.escape(client)}-([0-9][\w.+-]*?)-{re.escape(turn)}\.json"
-        )
+        tail = shape_filename(shape)[len(f"{client}-{version}-") :]  # first.json, first.with-…
+        pattern = re.compile(rf"shapes/{re.escape(client)}-([0-9][\w.+-]*?)-{re.escape(tail)}")
         title = CLIENT_TITLES.get(client, client)
         for i, row in enumerate(rows):
             m = pattern.search(row)
             if not m or m.group(1) == version:
                 continue
             old = m.group(1)
-            row = row.replace(m.group(0), f"shapes/{client}-{version}-{turn}.json")
+            row = row.replace(m.group(0), f"shapes/{shape_filename(shape)}")
             rows[i] = row.replace(f"{title} {old} ", f"{title} {version} ")
             done.append(f"{client} {turn}: {old} → {version}")
     cases_file.write_text("".join(rows))
