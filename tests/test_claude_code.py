@@ -3,12 +3,13 @@ per-target "Claude Code readiness" line computed from the client-shape and worka
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conformance import cases, oracles
+from conformance import cases, oracles, shapes
 from conformance.report import markdown, panels
 from conformance.report.model import claude_code_readiness
 from conformance.yamlfile import InputError
@@ -113,3 +114,88 @@ def test_panel_and_matrix_reasons_name_the_workaround() -> None:
 
     (text,) = [line for line in markdown._reasons([Row()], [Target()]) if "workaround" in line]
     assert "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1" in text and BETAS["doc"] in text
+
+
+# --- each workaround checked against the shape Claude Code sends with the setting on ----------
+
+
+def shape_mentions(shape: dict[str, Any], part: str) -> bool:
+    """Is ``part`` (a body key, a beta, a text prefix) anywhere in the shape's request?"""
+    return part in json.dumps(shape["request"])
+
+
+def test_every_workaround_is_checked_against_a_shape_captured_with_it() -> None:
+    """A workaround names what the setting changes; what it ``covers`` must really be in the
+    request Claude Code sends by default and gone from the one captured with the setting
+    (python -m conformance capture claude-code --setting=VAR=VALUE), so the way out the
+    report names was observed, not remembered."""
+    loaded, _ = cases.load_all(REPO / "cases", oracles.ORACLES)
+    fixes = [c for c in loaded if c.workaround]
+    assert len(fixes) >= 5, [c.id for c in fixes]
+    for case in fixes:
+        fix = case.workaround
+        assert fix is not None
+        if not fix.get("covers"):
+            continue  # claims nothing a row's bisection can lean on
+        assert fix.get("shape"), f"{case.id}: a workaround that covers parts needs its shape"
+        variant = shapes.load_shape(REPO / "cases" / fix["shape"])
+        name, _, value = fix["setting"].partition("=")
+        assert name in (variant.get("settings") or {}), (case.id, variant.get("settings"))
+        if not value.startswith("<"):
+            assert variant["settings"][name] == value, case.id
+        base = shapes.load_shape(
+            REPO / "cases" / "shapes" / f"{variant['client']}-{variant['version']}-"
+            f"{variant['turn']}.json"
+        )
+        for part in fix["covers"]:
+            if part == "model":  # the setting names the model to ask for
+                want = variant["settings"][name]
+                assert base["request"]["body"]["model"] != want, case.id
+                assert variant["request"]["body"]["model"] == want, case.id
+                continue
+            assert shape_mentions(base, part), f"{case.id}: {part!r} not sent by default"
+            assert not shape_mentions(variant, part), f"{case.id}: {part!r} still sent"
+
+
+def test_a_setting_that_does_not_remove_a_part_fails_the_check(tmp_path: Path) -> None:
+    """The check above can fail: the betas setting keeps interleaved-thinking (measured)."""
+    variant = shapes.load_shape(
+        REPO / "cases/shapes/claude-code-2.1.332-first.with-disable-experimental-betas-1.json"
+    )
+    assert shape_mentions(variant, "interleaved-thinking-2025-05-14")
+    assert not shape_mentions(variant, "context-management-2025-06-27")
+
+
+def variant(cid: str, outcome: str, settings: dict[str, str]) -> dict[str, Any]:
+    record = rec(cid, outcome)
+    record["evidence"]["settings"] = settings
+    return record
+
+
+def test_readiness_with_settings_is_backed_by_the_shape_captured_with_them() -> None:
+    refused = "claude-code first refused (400): passes without body key context_management"
+    records = [
+        rec(SHAPES[0], "fail", refused),
+        rec(SHAPES[1], "pass"),
+        variant(SHAPES[0] + ".with_all", "pass", {"A": "1", "B": "1"}),
+        variant(SHAPES[0] + ".with_b", "pass", {"B": "1"}),
+        variant(SHAPES[0] + ".with_c", "fail", {"C": "0"}),
+    ]
+    line = claude_code_readiness(records)
+    assert line is not None
+    assert line.startswith("works with these settings: B=1 (clients.claude_code.first_turn.with_b")
+    assert "without them clients.claude_code.first_turn: claude-code first refused" in line
+
+
+def test_readiness_with_every_settings_shape_refused_does_not_work() -> None:
+    records = [
+        rec(SHAPES[0], "fail", "claude-code first refused (422): passes without messages"),
+        variant(SHAPES[0] + ".with_b", "fail", {"B": "1"}),
+        rec("claude_code.context_management", "fail", "400", workaround=BETAS),
+    ]
+    line = claude_code_readiness(records)
+    assert line is not None and line.startswith("does not work: clients.claude_code.first_turn")
+    assert "nor with settings: clients.claude_code.first_turn.with_b not accepted" in line
+    # a settings shape that passes while the defaults do is not needed: works as is
+    ok = [rec(SHAPES[0], "pass"), variant(SHAPES[0] + ".with_b", "pass", {"B": "1"})]
+    assert claude_code_readiness(ok) == "works as is"
