@@ -39,7 +39,7 @@ FAKE_KEY = "sk-fake-test-key-123"
 MODEL = "fake-model-1"
 IMAGE_TOKENS = 64
 MIN_CACHEABLE = 1024
-CONTEXT_TOKENS = 12000  # past it: "prompt is too long" (Claude Code shapes ~8.4k, probe ~20k)
+CONTEXT_TOKENS = 16000  # past it: "prompt is too long" (Claude Code shapes 8.4k-13.4k, probe ~20k)
 KNOWN_VERSIONS = frozenset({"2023-01-01", "2023-06-01", "2026-10-21"})
 KNOWN_BETAS = frozenset(
     {
@@ -127,6 +127,7 @@ DEVIATIONS = FAULTS | frozenset(
         "reject_images",  # image blocks answered with 400
         "image_500",  # image blocks answered with 500 (llama-server without a vision projector)
         "ignore_cache_control",  # no cache accounting at all
+        "cache_billing_block",  # the billing system block is part of the cache key (exact prefix)
         "echo_key_in_errors",  # error messages quote the request's credentials
         "flaky_429",  # the first request of each body is answered 429 with retry-after: 0
         "empty_message_id",  # every Message (and message_start) has id ""
@@ -183,6 +184,9 @@ class ApiError(Exception):
 
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "invalid_request_error", message)
+
+
+BILLING_BLOCK = "x-anthropic-billing-header:"
 
 
 @dataclass
@@ -641,6 +645,9 @@ class FakeAnthropic:
         size = sum(s.tokens for s in prefix)
         if size < MIN_CACHEABLE:
             return usage
+        if "cache_billing_block" not in self.deviations:
+            # Claude Code's per-session attribution block is no part of what is cached
+            prefix = [s for s in prefix if not s.text.startswith(BILLING_BLOCK)]
         key = hashlib.sha256(
             json.dumps([body["model"], [(s.text, s.extra_tokens) for s in prefix]]).encode()
         ).hexdigest()

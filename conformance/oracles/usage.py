@@ -20,6 +20,10 @@ One oracle, ``claude_code``, with ``params.check`` naming the observation:
   whose message says the prompt is too long, not a 5xx or a silent truncation.
 - ``stream_end``: nothing after ``message_stop`` (no ``data: [DONE]``), and no 5xx body in
   the row's answers that leaks internals (a stack trace, a file path).
+- ``prefix_cache``: a system block that differs between sessions, first in ``system``
+  (Claude Code's ``x-anthropic-billing-header`` block), does not cost the endpoint its prompt
+  cache of the system prompt that follows it. Decided by ``cache_read_input_tokens``, only
+  where the endpoint shows a prompt cache at all.
 """
 
 from __future__ import annotations
@@ -32,10 +36,19 @@ from conformance import sse, wire
 from conformance.client import Exchange, prompt_tokens
 from conformance.filler import filler
 from conformance.oracles.base import failure, oracle, tool_uses
+from conformance.oracles.prefix_cache import prefix_cache as _prefix_cache  # noqa: F401
 from conformance.probe import Probe
 from conformance.vocabulary import Observation, Observed
 
-CHECKS = ("usage", "stream_usage", "tool_stream", "graceful", "prompt_too_long", "stream_end")
+CHECKS = (
+    "usage",
+    "stream_usage",
+    "tool_stream",
+    "graceful",
+    "prompt_too_long",
+    "stream_end",
+    "prefix_cache",
+)
 CACHE_FIELDS = ("cache_creation_input_tokens", "cache_read_input_tokens")
 TOO_LONG = re.compile(r"too long|too many tokens|context (length|window|size)|exceed", re.I)
 # What a 5xx body must not show: a Python/JS/Go stack trace or a path on the server.
