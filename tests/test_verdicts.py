@@ -101,16 +101,24 @@ def clean(case_ids: Any) -> dict[str, str]:
 
 # deviation -> every row whose observation changes, and to what.
 # Client shapes that stream (Claude Code streams every turn): a broken stream breaks them.
+CLAUDE_CODE_FIRST_WITH_SETTINGS = (
+    "clients.claude_code.first_turn.with_disable_experimental_betas",
+    "clients.claude_code.first_turn.with_disable_prompt_caching",
+    "clients.claude_code.first_turn.with_attribution_header_off",
+    "clients.claude_code.first_turn.with_all_three",
+)
 STREAMING_CLIENTS = {
     "clients.claude_code.first_turn": "violated",
     "clients.claude_code.streaming": "violated",
     "clients.claude_code.tool_round_trip": "violated",
     "clients.sdk_python.streaming": "violated",
+    **{r: "violated" for r in CLAUDE_CODE_FIRST_WITH_SETTINGS},
 }
 CLAUDE_CODE_SHAPES = {
     "clients.claude_code.first_turn": "violated",
     "clients.claude_code.streaming": "violated",
     "clients.claude_code.tool_round_trip": "violated",
+    **{r: "violated" for r in CLAUDE_CODE_FIRST_WITH_SETTINGS},
 }
 # A broken stream: the protocol rows that stream (stream_equivalence's own stream is in its
 # evidence) and every streaming client shape.
@@ -153,7 +161,11 @@ FLIPS: dict[str, dict[str, str]] = {
     },
     # the output is cut (the field works) but the stop is reported as end_turn / null
     "stop_without_reason": {"protocol.stop_reason": "violated"},
-    "drop_system": {"fields.system": "ignored", "fields.system.echo": "ignored"},
+    "drop_system": {
+        "fields.system": "ignored",
+        "fields.system.echo": "ignored",
+        "claude_code.billing_header.prefix_cache": "inconclusive",  # no system: nothing cached
+    },
     "sse_bad_order": {**BROKEN_STREAM},
     "sse_no_event_lines": {"fields.stream": "ignored", **BROKEN_STREAM},
     "no_usage_in_message_delta": {**BROKEN_STREAM, "claude_code.usage.stream": "violated"},
@@ -213,7 +225,9 @@ FLIPS: dict[str, dict[str, str]] = {
     "drop_documents": {"content.document": "ignored"},
     "reject_images": {"content.image": "rejected"},
     "image_500": {"content.image": "rejected"},  # 5xx only with the block: the block is refused
+    "cache_billing_block": {"claude_code.billing_header.prefix_cache": "violated"},
     "ignore_cache_control": {
+        "claude_code.billing_header.prefix_cache": "inconclusive",  # no cache to lose
         "content.text.cache_control": "ignored",
         "content.tool_use.cache_control": "ignored",
         "content.tool_result.cache_control": "ignored",
@@ -237,6 +251,7 @@ FLIPS: dict[str, dict[str, str]] = {
         "claude_code.usage.input_tokens": "violated",
         "claude_code.usage.cache_fields": "violated",
         "claude_code.usage.stream": "violated",
+        "claude_code.billing_header.prefix_cache": "inconclusive",  # 0 prompt tokens
         **{r: "ignored" for r in TOKEN_DIFF_ROWS},
     },
     "stream_past_max_tokens": {"claude_code.usage.stream": "violated"},
@@ -245,7 +260,12 @@ FLIPS: dict[str, dict[str, str]] = {
     "adaptive_empty_answer": {"claude_code.thinking.adaptive": "violated"},
     "reject_context_management": {
         "claude_code.context_management": "rejected",
-        **{r: "rejected" for r in CLAUDE_CODE_SHAPES},  # every Claude Code turn sends it
+        # every Claude Code turn sends it, unless CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1
+        **{
+            r: "rejected"
+            for r in CLAUDE_CODE_SHAPES
+            if not r.endswith(("with_disable_experimental_betas", "with_all_three"))
+        },
     },
     "context_500": {"claude_code.prompt_too_long": "violated"},  # a 500 with a traceback
     "truncate_context": {"claude_code.prompt_too_long": "ignored"},
@@ -436,6 +456,7 @@ CLAUDE_CODE_MESSAGES = [
     ("openai_errors", "claude_code.prompt_too_long", "'type' is a required property"),
     ("sse_done_sentinel", "claude_code.stream_end", "after message_stop: data: [DONE]"),
     ("drop_images", "claude_code.tool_result.image", "never reached the model"),
+    ("cache_billing_block", "claude_code.billing_header.prefix_cache", "costs the prompt cache"),
 ]
 
 

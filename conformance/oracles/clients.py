@@ -35,9 +35,13 @@ def client_shape(p: Probe, case: Any) -> Observation:
     limit = case.params.get("max_tokens", p.settings.max_tokens)
     req = shapes.shape_to_request(shape, p.model, max_tokens=limit, extra_body=p.extra_body)
     who = f"{shape['client']} {shape['version']} {shape['turn']}"
+    settings = shape.get("settings") or {}
+    if settings:
+        who += " with " + " ".join(f"{k}={v}" for k, v in sorted(settings.items()))
     evidence: dict[str, Any] = {
         "shape": case.params["shape"],
         "client": who,
+        **({"settings": dict(settings)} if settings else {}),
         "captured": shape.get("captured"),
         "betas": shapes.betas_of(req.headers),
         "body_keys": list(req.body) if isinstance(req.body, dict) else [],

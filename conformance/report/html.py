@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections import Counter
 from functools import cache
 from importlib import resources
 from string import Template
@@ -167,7 +168,22 @@ def targets_html(view: View) -> str:
         '<div class="wide"><table class="small"><thead><tr><th>Target</th><th>Model</th>'
         "<th>Host</th><th>Profile</th><th>Source</th><th>Server</th><th>Recorded</th>"
         "<th>Rows</th><th>Totals</th><th>Cost</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table></div>{merged_html}</details>"
+        f"<tbody>{rows}</tbody></table></div>{merged_html}</details>" + readiness_html(view)
+    )
+
+
+def readiness_html(view: View) -> str:
+    """Per target: does Claude Code work against it as is, with settings, or not (the same
+    line as matrix.md's), folded under a summary that counts each answer."""
+    ready = [t for t in view.targets if t.readiness]
+    if not ready:
+        return ""
+    kinds = Counter(str(t.readiness).split(":")[0].split(";")[0] for t in ready)
+    summary = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
+    items = "".join(f"<li><b>{e(t.name)}</b>: {e(t.readiness)}</li>" for t in ready)
+    return (
+        f'<details class="info" id="readiness"><summary>Claude Code readiness ({e(summary)})'
+        f"</summary><ul>{items}</ul></details>"
     )
 
 

@@ -117,24 +117,49 @@ def _provenance(view: View) -> list[str]:
     return [*out, ""] if out else []
 
 
+REASON_CHARS = 160  # of a cell's message in matrix.md's reasons (the page has it all)
+NOTE_CHARS = 200  # of a profile's note there
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _reasons(rows: list[Row], targets: list[TargetView]) -> list[str]:
-    """A list of every cell that did not simply pass, or carries a note, and why."""
+    """A list of every cell that did not simply pass, or carries a note, and why.
+
+    Targets whose reason for a row reads the same (the same outcome, message, note and
+    workaround: translators in front of one upstream often do) share one line, and a reason
+    is cut at ``REASON_CHARS`` (the cell links to all of it), so five columns stay under a
+    pull-request comment's size limit. Cells that are only inconclusive, with no note, are
+    counted here and explained on the page."""
     items = []
+    quiet = 0
     for row in rows:
+        lines: dict[str, list[str]] = {}  # the reason -> the targets that have it
         for t in targets:
             rec = row.cells.get(t.name)
             note = ((rec or {}).get("declared") or {}).get("note")
             if rec is None or (rec["outcome"] == "pass" and not note):
                 continue
-            text = f"- **{md(row.title)}** · {md(t.name)}: {ICONS.get(rec['outcome'], '')} "
-            text += md(rec.get("message") or rec["outcome"])
+            if rec["outcome"] not in ("fail", "error") and not note:
+                quiet += 1
+                continue
+            said = _clip(rec.get("message") or rec["outcome"], REASON_CHARS)
+            text = f"{ICONS.get(rec['outcome'], '')} " + md(said)
             if note:
-                text += f" — _note:_ {md(note)}"
+                text += f" — _note:_ {md(_clip(note, NOTE_CHARS))}"
             fix = (rec.get("evidence") or {}).get("workaround")
             if isinstance(fix, dict) and rec["outcome"] == "fail":
                 # the setting and its doc; what it changes is in the cell's panel
                 text += f" — _workaround:_ {md(fix['setting'])} ([doc]({fix['doc']}))"
-            items.append(text)  # the cell above links to the evidence
+            lines.setdefault(text, []).append(md(t.name))  # the cells link to the evidence
+        for text, names in lines.items():
+            items.append(f"- **{md(row.title)}** · {', '.join(names)}: {text}")
+    if quiet:
+        items.append(
+            f"- {quiet} more cell(s) inconclusive with no note: their reasons are on the page"
+        )
     if not items:
         return []
     return [

@@ -366,14 +366,26 @@ def build_view(
 CLAUDE_CODE_SHAPES = "clients.claude_code."
 
 
+def _shape_settings(record: dict[str, Any]) -> dict[str, str]:
+    """The Claude Code settings a client-shape row's shape was captured with ({}: defaults)."""
+    found = (record.get("evidence") or {}).get("settings")
+    return found if isinstance(found, dict) else {}
+
+
 def claude_code_readiness(records: list[dict[str, Any]]) -> str | None:
     """One line: does Claude Code work against this target as is, with documented settings,
     or not at all, and why. From the client-shape rows (``clients.claude_code.*``: what
-    Claude Code really sends) and the rows carrying a ``workaround`` (evidence). A refused
-    shape is worked around when its bisection names a request part a workaround ``covers``;
-    None when no Claude Code shape row was run (nothing to say)."""
+    Claude Code really sends, by default and captured with settings on) and the rows
+    carrying a ``workaround`` (evidence).
+
+    Where shapes captured with settings were run, they decide: the fewest settings whose
+    shape is accepted are the way out, and none accepted means it does not work. Without
+    them, a refused shape counts as worked around when its bisection names a request part
+    a workaround ``covers``. None when no default Claude Code shape row was run."""
     shapes = [r for r in records if r["id"].startswith(CLAUDE_CODE_SHAPES)]
-    if not shapes:
+    default = [r for r in shapes if not _shape_settings(r)]
+    variants = [r for r in shapes if _shape_settings(r)]
+    if not default:
         return None
     fixes = [
         (r, r["evidence"]["workaround"])
@@ -385,7 +397,7 @@ def claude_code_readiness(records: list[dict[str, Any]]) -> str | None:
         if r["outcome"] == "fail":
             settings.setdefault(fix["setting"], r["id"])
     blocked: list[str] = []
-    for r in shapes:
+    for r in default:
         if r["outcome"] == "pass":
             continue
         message = r.get("message") or ""
@@ -393,7 +405,7 @@ def claude_code_readiness(records: list[dict[str, Any]]) -> str | None:
             (fix for _, fix in fixes if any(c in message for c in fix.get("covers") or [])),
             None,
         )
-        if r["outcome"] == "fail" and cover is not None:
+        if r["outcome"] == "fail" and cover is not None and not variants:
             settings.setdefault(cover["setting"], r["id"])
         elif r["outcome"] in ("fail", "error"):
             blocked.append(f"{r['id']}: {message.split(' — ')[0][:160]}")
@@ -409,12 +421,26 @@ def claude_code_readiness(records: list[dict[str, Any]]) -> str | None:
         if others
         else ""
     )
+    if blocked and variants:
+        accepted = sorted(
+            (v for v in variants if v["outcome"] == "pass"), key=lambda v: len(_shape_settings(v))
+        )
+        if accepted:
+            way = accepted[0]
+            listed = " ".join(f"{k}={v}" for k, v in sorted(_shape_settings(way).items()))
+            return (
+                f"works with these settings: {listed} ({way['id']} accepted; without them "
+                f"{'; '.join(blocked)}){tail}"
+            )
+        tried = ", ".join(v["id"] for v in variants)
+        why = "; ".join(blocked)
+        return f"does not work: {why} (nor with settings: {tried} not accepted){tail}"
     if blocked:
         return "does not work: " + "; ".join(blocked) + tail
     if settings:
         listed = ", ".join(f"{k} (for {v})" for k, v in settings.items())
         return f"works with these settings: {listed}{tail}"
-    unsure = [r["id"] for r in shapes if r["outcome"] != "pass"]
+    unsure = [r["id"] for r in default if r["outcome"] != "pass"]
     if unsure:
         return f"not decided: {', '.join(unsure)} inconclusive{tail}"
     return f"works as is{tail}"
