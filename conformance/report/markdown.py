@@ -283,8 +283,24 @@ def _drift(changes: list[dict[str, Any]]) -> list[str]:
     return [*out, ""]
 
 
+# GitHub refuses a comment over 65,536 characters; links to a published page lengthen every
+# cell, so matrix.md keeps a margin below it.
+COMMENT_CHARS = 60_000
+
+
 def render(view: View, page: str = "index.html") -> str:
-    """The Markdown for ``view``; ``page`` is the URL of index.html the cells link to."""
+    """The Markdown for ``view``; ``page`` is the URL of index.html the cells link to.
+
+    When the reasons would carry the file past ``COMMENT_CHARS`` (many observed targets),
+    they are left out and a line says so: every cell still links to its reason and evidence
+    on the page, and the file still fits a pull-request comment."""
+    full = _render(view, page, reasons=True)
+    if len(full) <= COMMENT_CHARS:
+        return full
+    return _render(view, page, reasons=False)
+
+
+def _render(view: View, page: str, reasons: bool) -> str:
     observed, declared_only = view.observed, view.declared_only
     shown = observed or declared_only  # a report of declarations alone still has a matrix
     out: list[str] = ["## Anthropic Messages API compatibility matrix", ""]
@@ -298,7 +314,14 @@ def render(view: View, page: str = "index.html") -> str:
     out += _targets_table(shown)
     if view.drift is not None:
         out += _drift(view.drift)
-    out += _matrix_tables(view, shown, page, reasons=True)
+    if not reasons:
+        out += [
+            f"_Reasons and notes are left out of this file: with {len(shown)} targets they "
+            f"would carry it past {COMMENT_CHARS:,} characters (a pull-request comment holds "
+            f"65,536). Each cell links to its reason, notes and evidence on the page._",
+            "",
+        ]
+    out += _matrix_tables(view, shown, page, reasons=reasons)
     if observed and declared_only:
         out += _declared_summary(view, declared_only, page)
     out += _declared_changes(view)
