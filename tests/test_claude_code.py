@@ -199,3 +199,26 @@ def test_readiness_with_every_settings_shape_refused_does_not_work() -> None:
     # a settings shape that passes while the defaults do is not needed: works as is
     ok = [rec(SHAPES[0], "pass"), variant(SHAPES[0] + ".with_b", "pass", {"B": "1"})]
     assert claude_code_readiness(ok) == "works as is"
+
+
+def test_readiness_advises_a_setting_that_only_saves_cost() -> None:
+    """A lost prompt cache costs tokens and time; Claude Code still works: advised, not needed."""
+    cost = {**BETAS, "setting": "CLAUDE_CODE_ATTRIBUTION_HEADER=0", "effect": "cost"}
+    records = [rec(SHAPES[0], "pass"), rec("claude_code.billing_header.prefix_cache", "fail",
+                                            workaround=cost)]  # fmt: skip
+    assert claude_code_readiness(records) == (
+        "works as is; advised: CLAUDE_CODE_ATTRIBUTION_HEADER=0 "
+        "(for claude_code.billing_header.prefix_cache)"
+    )
+
+
+def test_a_settings_row_that_errored_before_its_shape_was_read_is_still_a_settings_row() -> None:
+    records = [
+        rec(SHAPES[0], "fail", "claude-code first violated: error event"),
+        rec(SHAPES[0] + ".with_all_three", "error", "no cassette at ..."),
+    ]
+    line = claude_code_readiness(records)
+    assert line == (
+        "does not work: clients.claude_code.first_turn: claude-code first violated: error "
+        "event (nor with settings: clients.claude_code.first_turn.with_all_three not accepted)"
+    )

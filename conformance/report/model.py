@@ -366,10 +366,19 @@ def build_view(
 CLAUDE_CODE_SHAPES = "clients.claude_code."
 
 
+WITH_SETTINGS = ".with_"  # clients.claude_code.<turn>.with_<settings>: a shape with settings on
+
+
 def _shape_settings(record: dict[str, Any]) -> dict[str, str]:
     """The Claude Code settings a client-shape row's shape was captured with ({}: defaults)."""
     found = (record.get("evidence") or {}).get("settings")
     return found if isinstance(found, dict) else {}
+
+
+def _is_variant(record: dict[str, Any]) -> bool:
+    """A row replaying a shape captured with settings on; by its id too, because a row that
+    ended in error before its shape was read has no settings in its evidence."""
+    return bool(_shape_settings(record)) or WITH_SETTINGS in record["id"]
 
 
 def claude_code_readiness(records: list[dict[str, Any]]) -> str | None:
@@ -383,8 +392,8 @@ def claude_code_readiness(records: list[dict[str, Any]]) -> str | None:
     them, a refused shape counts as worked around when its bisection names a request part
     a workaround ``covers``. None when no default Claude Code shape row was run."""
     shapes = [r for r in records if r["id"].startswith(CLAUDE_CODE_SHAPES)]
-    default = [r for r in shapes if not _shape_settings(r)]
-    variants = [r for r in shapes if _shape_settings(r)]
+    default = [r for r in shapes if not _is_variant(r)]
+    variants = [r for r in shapes if _is_variant(r)]
     if not default:
         return None
     fixes = [
@@ -392,10 +401,13 @@ def claude_code_readiness(records: list[dict[str, Any]]) -> str | None:
         for r in records
         if isinstance((r.get("evidence") or {}).get("workaround"), dict)
     ]
-    settings: dict[str, str] = {}  # setting -> why
+    settings: dict[str, str] = {}  # setting -> why (rows that break Claude Code)
+    advised: dict[str, str] = {}  # setting -> why (rows that only cost: the prompt cache)
     for r, fix in fixes:
         if r["outcome"] == "fail":
-            settings.setdefault(fix["setting"], r["id"])
+            (advised if fix.get("effect") == "cost" else settings).setdefault(
+                fix["setting"], r["id"]
+            )
     blocked: list[str] = []
     for r in default:
         if r["outcome"] == "pass":
@@ -416,14 +428,13 @@ def claude_code_readiness(records: list[dict[str, Any]]) -> str | None:
         and r["outcome"] == "fail"
         and not (r.get("evidence") or {}).get("workaround")
     )
-    tail = (
-        f"; and these Claude Code rows fail with no setting for them: {', '.join(others)}"
-        if others
-        else ""
-    )
+    tail = "".join(f"; advised: {k} (for {v})" for k, v in advised.items())
+    if others:
+        tail += f"; and these Claude Code rows fail with no setting for them: {', '.join(others)}"
     if blocked and variants:
         accepted = sorted(
-            (v for v in variants if v["outcome"] == "pass"), key=lambda v: len(_shape_settings(v))
+            (v for v in variants if v["outcome"] == "pass" and _shape_settings(v)),
+            key=lambda v: len(_shape_settings(v)),
         )
         if accepted:
             way = accepted[0]
