@@ -601,3 +601,24 @@ def test_retarget_cases_points_rows_at_the_new_version(tmp_path: Path) -> None:
     assert "shapes/claude-code-2.0.1-first.json" in text
     assert "shapes/claude-code-1.0.0-stream.json" in text  # another turn: not this capture's
     assert "accepts Claude Code 1.0.0 streaming" in text
+
+
+def test_a_capture_with_settings_retargets_only_rows_with_the_same_settings(
+    tmp_path: Path,
+) -> None:
+    cases_file = tmp_path / "clients.yaml"
+    cases_file.write_text(
+        "rows:\n"
+        "  - row: accepts Claude Code 1.0.0 first turn\n"
+        "    params: {shape: shapes/claude-code-1.0.0-first.json}\n"
+        "  - row: accepts Claude Code 1.0.0 first turn with B=1\n"
+        "    params: {shape: shapes/claude-code-1.0.0-first.with-b-1.json}\n"
+    )
+    new = {"client": "claude-code", "version": "2.0.1", "turn": "first", "settings": {"B": "1"}}
+    assert shapes.shape_filename(new) == "claude-code-2.0.1-first.with-b-1.json"
+    assert capture.retarget_cases(cases_file, [new]) == ["claude-code first: 1.0.0 → 2.0.1"]
+    text = cases_file.read_text()
+    assert "shapes/claude-code-2.0.1-first.with-b-1.json" in text
+    assert "shapes/claude-code-1.0.0-first.json" in text  # the default turn: not this capture
+    slug = shapes.settings_slug({"CLAUDE_CODE_ATTRIBUTION_HEADER": "0", "DISABLE_X": "1"})
+    assert slug == "attribution-header-0+disable-x-1"
