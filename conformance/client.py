@@ -34,7 +34,6 @@ from conformance.transport import bound_by_deadline, deadline
 
 # What httpx says when a connection closed before any byte of the answer (h11's words).
 STALE = "Server disconnected without sending a response"
-AGAIN = "retried at once"
 
 
 class Client:
@@ -128,7 +127,9 @@ class Client:
                 ex.error = "a request without stream: true was answered with an SSE stream"
             if not stale_retried and self._stale_connection(ex):
                 stale_retried = True
-                ex.retries.append(f"{STALE} (a kept-alive connection it had closed): {AGAIN}")
+                ex.retries.append(
+                    f"{STALE} (a kept-alive connection it had closed): retried at once"
+                )
                 ex.error, attempt = None, attempt - 1
                 continue
             delay = self._retry_delay(ex, attempt)

@@ -155,16 +155,14 @@ def capture_claude_code(
     cwd.mkdir()
     (cwd / "notes.txt").write_text("The capture worked.\n")
     turns: dict[str, dict[str, Any]] = {}
+    run: dict[str, Any] = {"home": home, "cwd": cwd, "timeout": timeout, "settings": settings}
     try:
         with CaptureProxy(log=raw_dir / "first.jsonl", **proxy_args) as proxy:
             tail = _run_claude(
                 binary,
                 ["-p", "Say hello.", "--output-format", "json"],
                 proxy=proxy,
-                home=home,
-                cwd=cwd,
-                timeout=timeout,
-                settings=settings,
+                **run,
             )
             turns["first"] = main_request(_require(proxy, tail))
         with CaptureProxy(log=raw_dir / "stream.jsonl", **proxy_args) as proxy:
@@ -179,10 +177,7 @@ def capture_claude_code(
                     "--verbose",
                 ],
                 proxy=proxy,
-                home=home,
-                cwd=cwd,
-                timeout=timeout,
-                settings=settings,
+                **run,
             )
             turns["stream"] = main_request(_require(proxy, tail))
         canned = CannedToolUse("Read", {"file_path": str(cwd / "notes.txt")})
@@ -202,10 +197,7 @@ def capture_claude_code(
                     "3",
                 ],
                 proxy=proxy,
-                home=home,
-                cwd=cwd,
-                timeout=timeout,
-                settings=settings,
+                **run,
             )
             turns["tool-round-trip"] = main_request(_require(proxy, tail), with_block="tool_result")
     finally:

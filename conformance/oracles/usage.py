@@ -36,6 +36,8 @@ from conformance import sse, wire
 from conformance.client import Exchange, prompt_tokens
 from conformance.filler import filler
 from conformance.oracles.base import failure, oracle, tool_uses
+
+# claude_code() dispatches on the name _<check>; this check lives in a module of its own
 from conformance.oracles.prefix_cache import prefix_cache as _prefix_cache  # noqa: F401
 from conformance.probe import Probe
 from conformance.vocabulary import Observation, Observed

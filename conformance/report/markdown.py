@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from conformance.expectations import shorten
 from conformance.report.loading import state
 from conformance.report.model import (
     ICONS,
@@ -121,10 +122,6 @@ REASON_CHARS = 160  # of a cell's message in matrix.md's reasons (the page has i
 NOTE_CHARS = 200  # of a profile's note there
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _reasons(rows: list[Row], targets: list[TargetView]) -> list[str]:
     """A list of every cell that did not simply pass, or carries a note, and why.
 
@@ -145,10 +142,10 @@ def _reasons(rows: list[Row], targets: list[TargetView]) -> list[str]:
             if rec["outcome"] not in ("fail", "error") and not note:
                 quiet += 1
                 continue
-            said = _clip(rec.get("message") or rec["outcome"], REASON_CHARS)
+            said = shorten(rec.get("message") or rec["outcome"], REASON_CHARS)
             text = f"{ICONS.get(rec['outcome'], '')} " + md(said)
             if note:
-                text += f" — _note:_ {md(_clip(note, NOTE_CHARS))}"
+                text += f" — _note:_ {md(shorten(note, NOTE_CHARS))}"
             fix = (rec.get("evidence") or {}).get("workaround")
             if isinstance(fix, dict) and rec["outcome"] == "fail":
                 # the setting and its doc; what it changes is in the cell's panel
