@@ -24,11 +24,35 @@ Where each concept lives, in layers; a module imports only from its own layer or
    shapes, sent again).
 5. verdicts: ``oracles`` (a package: one registry, one module per family, protocol checks
    registered like oracles), ``bisection`` (which field a refused shape fails on).
-6. one row: ``runner`` (one case x one target -> one result); ``report`` (the matrix).
+6. one row and what is said of it: ``runner`` (one case x one target -> one result, never
+   raises); ``declarations`` (what each profile declares per case: the declared columns);
+   ``expectations`` (a package: each target's committed known deviations, known vs new);
+   ``terminal`` (one line per row that did not pass); ``catalog`` (what a user can name:
+   ``list``, "did you mean", the YAML-boolean check); ``report`` (a package, below).
 7. a whole run: ``session`` (one run's state and its ``finish()``), ``gate`` (the
    regression gate shared by the plugin and the CLI).
-8. front ends: ``plugin`` (pytest glue only), ``__main__`` (the CLI), ``capture`` (the
-   capture tool: proxy and client drivers; no run module imports it).
+8. front ends: ``plugin`` (pytest glue only), ``__main__`` (the CLI), ``capture`` (a
+   package: the capture tool's proxy and client drivers; no run module imports it).
+
+The packages, inside:
+
+- ``oracles``: ``base`` (the registry, ``@oracle`` / ``@check``, params schemas),
+  ``acceptance``, ``structural``, ``differentials``, ``usage``, ``prefix_cache``, ``tools``,
+  ``clients`` (one module per family of oracles), ``protocol`` (protocol rows' checks).
+- ``report`` (knows nothing of pytest): ``loading`` (results files in, merge, drift),
+  ``provenance`` (which server and version a replayed column was recorded from),
+  ``readiness`` (the Claude Code readiness line), ``model`` (the view model, built once),
+  ``panels`` (one cell's escaped evidence), ``markdown`` and ``html`` (the writers; the
+  page's HTML, CSS and JS are files in ``report/templates/``), ``guard`` (a partial run never
+  replaces a whole report).
+- ``expectations``: ``write`` (known deviations written from a results file), ``__main__``.
+- ``capture``: ``proxy`` (records what a client sends), ``drivers`` (runs Claude Code and
+  the SDK through it).
+
+Where to look for a concept: case loading ``cases``; declarations ``declarations``; targets
+``targets``; settings ``settings``; secrets ``secrets``; HTTP client ``client``; SSE ``sse``;
+wire checks ``protocol`` and ``wire``; oracles ``oracles``; recording ``recording``; results
+``results``; report ``report``; capture ``capture``.
 """
 
 __version__ = "0.1.0"

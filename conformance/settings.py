@@ -2,7 +2,7 @@
 
 Every N, threshold and slack an oracle uses lives in the file; the dataclasses below give
 the same values as defaults, so a cases directory without a settings file (or with only a
-few keys) behaves like the shipped one (``tests/test_layout.py`` checks the two agree).
+few keys) behaves like the shipped one (``tests/test_settings.py`` checks the two agree).
 :func:`load` reads and validates the file once at start-up: an unknown key or a value of the
 wrong kind is an :class:`InputError` naming file and line. Code reads attributes
 (``settings.sampling.max_tokens``), never dotted strings with a default of its own.

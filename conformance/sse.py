@@ -113,7 +113,7 @@ def _decode_data(text: str | None) -> tuple[dict[str, Any] | None, str | None]:
     return value, None
 
 
-def check_grammar(events: list[Event]) -> list[str]:
+def check_grammar(events: list[Event]) -> list[str]:  # noqa: C901  (the SSE state machine)
     """The stream's order and framing rules; an empty list means conformant.
 
     ``ping`` may come anywhere, even before ``message_start``: the docs allow "any number of

@@ -11,7 +11,7 @@ import pytest
 
 from conformance import cases, oracles, shapes
 from conformance.report import markdown, panels
-from conformance.report.model import claude_code_readiness
+from conformance.report.readiness import claude_code_readiness
 from conformance.yamlfile import InputError
 
 REPO = Path(__file__).resolve().parent.parent

@@ -98,3 +98,30 @@ def test_docs_cite_only_public_urls() -> None:
                 url,
             )
         assert "/work/" not in text and "file://" not in text, path.name
+
+
+@pytest.mark.parametrize(
+    ("doc", "schema"),
+    [
+        ("targets", "target"),
+        ("cases", "case"),
+        ("profiles", "profile"),
+        ("expectations", "expectations"),
+    ],
+)
+def test_each_docs_example_file_is_valid(doc: str, schema: str) -> None:
+    """The first YAML example of a format's page is a whole file: copied as it stands, it must
+    load (a stale key such as a removed ``features:`` would be refused by the schema)."""
+    import yaml
+
+    text = (REPO / "docs" / f"{doc}.md").read_text()
+    example = re.search(r"```yaml\n(.*?)```", text, re.S)
+    assert example, f"docs/{doc}.md has no YAML example"
+    spec = json.loads((REPO / "conformance" / "schemas" / f"{schema}.schema.json").read_text())
+    errors = [
+        e.message
+        for e in jsonschema.validators.validator_for(spec)(spec).iter_errors(
+            yaml.safe_load(example.group(1))
+        )
+    ]
+    assert not errors, f"docs/{doc}.md's example: {errors}"

@@ -73,3 +73,13 @@ def test_protocol_checks_are_registered_like_oracles() -> None:
     assert set(oracles.ORACLES["protocol"].params_schema["properties"]["check"]["enum"]) == set(
         CHECKS
     )
+
+
+def test_the_tool_use_expect_values_are_the_judges_registered() -> None:
+    """``expect`` is checked at load against an enum written beside the oracle (the judges
+    register later in the module); the two must name the same values."""
+    from conformance.oracles import ORACLES
+    from conformance.oracles.tools import EXPECTATIONS
+
+    schema = ORACLES["tool_use"].params_schema
+    assert sorted(schema["properties"]["expect"]["enum"]) == sorted(EXPECTATIONS)

@@ -606,7 +606,7 @@ def test_cli_subprocess(files: dict[str, Path], tmp_path: Path) -> None:
 
 
 def test_provenance_names_the_installed_software_where_no_header_did() -> None:
-    from conformance.report.model import server_text
+    from conformance.report.provenance import server_text
 
     assert server_text({"server": {"server": ["llama.cpp"]}}) == "llama.cpp (sent no version)"
     assert server_text({"server": {}}) is None

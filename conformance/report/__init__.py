@@ -36,12 +36,12 @@ from conformance.report.model import (
     View,
     build_matrix,
     build_view,
-    cassette_provenance,
     cell_id,
     cost_text,
     count_outcomes,
     redact,
 )
+from conformance.report.provenance import cassette_provenance
 from conformance.results import write_atomic, write_results
 
 __all__ = [

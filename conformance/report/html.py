@@ -20,6 +20,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
+from conformance.report.loading import fmt_time
 from conformance.report.model import (
     OUTCOMES,
     SYMBOLS,
@@ -29,7 +30,6 @@ from conformance.report.model import (
     cell_id,
     count_outcomes,
     declared_text,
-    fmt_time,
     records_of,
 )
 from conformance.report.panels import clip, declared_only_html, e, evidence_html, source_link

@@ -190,3 +190,12 @@ def drift(previous: dict[str, Any], current: dict[str, Any]) -> list[dict[str, A
         )
     out.sort(key=lambda d: (not d["regression"], d["target"], d["id"]))
     return out
+
+
+def fmt_time(value: str | None) -> str:
+    if not value:
+        return "unfinished"
+    parsed = parse_time(value)
+    if parsed is None:
+        return value
+    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timezone
-from pathlib import Path
 from typing import Any
 
-from conformance.report.loading import parse_time
+from conformance.report.loading import fmt_time
+from conformance.report.provenance import recorded_text, server_text
+from conformance.report.readiness import claude_code_readiness
 from conformance.secrets import PLACEHOLDER, REPORT_SECRET_KEYS
 
 OUTCOMES = ("pass", "fail", "inconclusive", "error")
@@ -45,7 +45,6 @@ SOURCE_LABEL = {
 DECLARED_ONLY = "declared only (not run)"
 SECRET_KEYS = REPORT_SECRET_KEYS  # the one list (conformance.secrets), and two more names
 # Response headers that name a server, and how to say which one it is.
-SERVER_NAMES = {"x-litellm-version": "LiteLLM", "x-vllm-version": "vLLM"}
 
 
 @dataclass
@@ -221,15 +220,6 @@ def cell_id(target: str, case_id: str) -> str:
     return f"cell:{enc(target)}:{enc(case_id)}"
 
 
-def fmt_time(value: str | None) -> str:
-    if not value:
-        return "unfinished"
-    parsed = parse_time(value)
-    if parsed is None:
-        return value
-    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def run_facts(doc: dict[str, Any]) -> list[str]:
     run = doc["run"]
     return [
@@ -250,63 +240,6 @@ def declared_text(declared: dict[str, Any] | None) -> str:
     if declared.get("implied"):
         text += "*"
     return text
-
-
-# --------------------------------------------------------------------------- provenance
-
-
-def cassette_provenance(cassette_dir: Path, targets: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """``cassettes/<target>/_provenance.yaml`` of each target that has one, as read.
-
-    A replayed column was measured when its cassettes were recorded, against the server that
-    answered then; this is where the report learns which server and version that was.
-    """
-    import yaml
-
-    out: dict[str, dict[str, Any]] = {}
-    for name in targets:
-        path = Path(cassette_dir) / name / "_provenance.yaml"
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError, UnicodeDecodeError):
-            continue
-        if isinstance(data, dict):
-            out[name] = data
-    return out
-
-
-def server_text(info: dict[str, Any]) -> str | None:
-    """E.g. "LiteLLM 1.108.7", or "llama.cpp (sent no version)" for a bare server header;
-    then the software the target file says it installed (its versions, where no header did)."""
-    headers = info.get("server")
-    headers = headers if isinstance(headers, dict) else {}
-    parts = []
-    for header, values in headers.items():
-        values = values if isinstance(values, list) else [values]
-        shown = ", ".join(str(v) for v in values)
-        name = SERVER_NAMES.get(str(header).lower())
-        if name:
-            parts.append(f"{name} {shown}")
-        elif any(ch.isdigit() for ch in shown):
-            parts.append(shown)
-        else:
-            parts.append(f"{shown} (sent no version)")
-    software = info.get("software")
-    if isinstance(software, dict) and software:
-        parts.append("installed: " + ", ".join(f"{k} {v}" for k, v in software.items()))
-    return "; ".join(parts) or None
-
-
-def recorded_text(info: dict[str, Any]) -> str | None:
-    """When the cassettes were recorded: one time, or the earliest and latest case."""
-    dates = [str(v) for v in (info.get("cases") or {}).values() if v]
-    if info.get("recorded"):
-        dates.append(str(info["recorded"]))
-    if not dates:
-        return None
-    parsed = sorted(dates, key=lambda v: (parse_time(v) is None, parse_time(v) or v, v))
-    first, last = fmt_time(parsed[0]), fmt_time(parsed[-1])
-    return first if first == last else f"{first} to {last}"
 
 
 # --------------------------------------------------------------------------- the view
@@ -361,97 +294,3 @@ def build_view(
         declared_changes=list((declared or {}).get("changes") or []),
         merged_from=[s for s in merged if isinstance(s, dict)],
     )
-
-
-CLAUDE_CODE_SHAPES = "clients.claude_code."
-
-
-WITH_SETTINGS = ".with_"  # clients.claude_code.<turn>.with_<settings>: a shape with settings on
-
-
-def _shape_settings(record: dict[str, Any]) -> dict[str, str]:
-    """The Claude Code settings a client-shape row's shape was captured with ({}: defaults)."""
-    found = (record.get("evidence") or {}).get("settings")
-    return found if isinstance(found, dict) else {}
-
-
-def _is_variant(record: dict[str, Any]) -> bool:
-    """A row replaying a shape captured with settings on; by its id too, because a row that
-    ended in error before its shape was read has no settings in its evidence."""
-    return bool(_shape_settings(record)) or WITH_SETTINGS in record["id"]
-
-
-def claude_code_readiness(records: list[dict[str, Any]]) -> str | None:
-    """One line: does Claude Code work against this target as is, with documented settings,
-    or not at all, and why. From the client-shape rows (``clients.claude_code.*``: what
-    Claude Code really sends, by default and captured with settings on) and the rows
-    carrying a ``workaround`` (evidence).
-
-    Where shapes captured with settings were run, they decide: the fewest settings whose
-    shape is accepted are the way out, and none accepted means it does not work. Without
-    them, a refused shape counts as worked around when its bisection names a request part
-    a workaround ``covers``. None when no default Claude Code shape row was run."""
-    shapes = [r for r in records if r["id"].startswith(CLAUDE_CODE_SHAPES)]
-    default = [r for r in shapes if not _is_variant(r)]
-    variants = [r for r in shapes if _is_variant(r)]
-    if not default:
-        return None
-    fixes = [
-        (r, r["evidence"]["workaround"])
-        for r in records
-        if isinstance((r.get("evidence") or {}).get("workaround"), dict)
-    ]
-    settings: dict[str, str] = {}  # setting -> why (rows that break Claude Code)
-    advised: dict[str, str] = {}  # setting -> why (rows that only cost: the prompt cache)
-    for r, fix in fixes:
-        if r["outcome"] == "fail":
-            (advised if fix.get("effect") == "cost" else settings).setdefault(
-                fix["setting"], r["id"]
-            )
-    blocked: list[str] = []
-    for r in default:
-        if r["outcome"] == "pass":
-            continue
-        message = r.get("message") or ""
-        cover = next(
-            (fix for _, fix in fixes if any(c in message for c in fix.get("covers") or [])),
-            None,
-        )
-        if r["outcome"] == "fail" and cover is not None and not variants:
-            settings.setdefault(cover["setting"], r["id"])
-        elif r["outcome"] in ("fail", "error"):
-            blocked.append(f"{r['id']}: {message.split(' — ')[0][:160]}")
-    others = sorted(
-        r["id"]
-        for r in records
-        if r["id"].startswith("claude_code.")
-        and r["outcome"] == "fail"
-        and not (r.get("evidence") or {}).get("workaround")
-    )
-    tail = "".join(f"; advised: {k} (for {v})" for k, v in advised.items())
-    if others:
-        tail += f"; and these Claude Code rows fail with no setting for them: {', '.join(others)}"
-    if blocked and variants:
-        accepted = sorted(
-            (v for v in variants if v["outcome"] == "pass" and _shape_settings(v)),
-            key=lambda v: len(_shape_settings(v)),
-        )
-        if accepted:
-            way = accepted[0]
-            listed = " ".join(f"{k}={v}" for k, v in sorted(_shape_settings(way).items()))
-            return (
-                f"works with these settings: {listed} ({way['id']} accepted; without them "
-                f"{'; '.join(blocked)}){tail}"
-            )
-        tried = ", ".join(v["id"] for v in variants)
-        why = "; ".join(blocked)
-        return f"does not work: {why} (nor with settings: {tried} not accepted){tail}"
-    if blocked:
-        return "does not work: " + "; ".join(blocked) + tail
-    if settings:
-        listed = ", ".join(f"{k} (for {v})" for k, v in settings.items())
-        return f"works with these settings: {listed}{tail}"
-    unsure = [r["id"] for r in default if r["outcome"] != "pass"]
-    if unsure:
-        return f"not decided: {', '.join(unsure)} inconclusive{tail}"
-    return f"works as is{tail}"
