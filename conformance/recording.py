@@ -55,6 +55,15 @@ def cassette_path(cassette_dir: Path, target: str, case_id: str) -> Path:
     return cassette_dir / target / f"{case_id}.yaml"
 
 
+def shown_path(path: Path) -> str:
+    """A cassette's path as a message shows it: relative to the working directory when it lies
+    under it (``cassettes/x/y.yaml``), so results and expectations hold no machine's paths."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
 def record_command(target: str, case_id: str) -> str:
     return f"pytest --target {target} --mode record -k '{case_id}[{target}]'"
 
@@ -166,12 +175,14 @@ def cassette(mode: str, path: Path, secrets: list[str]) -> Iterator[None]:
         return
     if mode == "replay":
         if not path.exists():
-            raise CassetteMissing(f"no cassette at {path}")
+            raise CassetteMissing(f"no cassette at {shown_path(path)}")
         manager = _vcr(secrets, "none").use_cassette(str(path))
         try:
             manager.__enter__()
         except Exception as exc:  # vcrpy loads (and parses) the file here
-            raise CassetteBroken(f"cassette {path} is not readable: {_brief(exc)}") from None
+            raise CassetteBroken(
+                f"cassette {shown_path(path)} is not readable: {_brief(exc)}"
+            ) from None
         try:
             yield
         except BaseException:
@@ -208,7 +219,7 @@ def broken_in_replay(exc: BaseException, path: Path) -> CassetteBroken | None:
 
     frames = traceback.extract_tb(exc.__traceback__)
     if any("/vcr/" in f.filename.replace("\\", "/") for f in frames):
-        return CassetteBroken(f"cassette {path} is broken: {_brief(exc)}")
+        return CassetteBroken(f"cassette {shown_path(path)} is broken: {_brief(exc)}")
     return None
 
 

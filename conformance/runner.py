@@ -90,8 +90,8 @@ def run_case(
         elif stale:
             obs = Observation(
                 Observed.ERROR,
-                f"cassette {cassette} has no recorded answer for this request (stale: the probe "
-                f"changed since it was recorded); re-record with: "
+                f"cassette {recording.shown_path(cassette)} has no recorded answer for this "
+                f"request (stale: the probe changed since it was recorded); re-record with: "
                 f"{recording.record_command(target.name, case.id)}",
             )
         else:

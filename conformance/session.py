@@ -247,8 +247,9 @@ def finish(run: Session, config: pytest.Config, selected: int, exitstatus: int) 
     provenance = (
         report.cassette_provenance(run.cassette_dir, names) if run.mode == "replay" else None
     )
-    paths = report.write_report(doc, decision.out_dir, previous, declared, provenance)
     summary = expectations.classify(doc, run.expectations)
+    expectations.annotate(doc, summary)  # the report marks known deviations apart from new
+    paths = report.write_report(doc, decision.out_dir, previous, declared, provenance)
     ending = Ending(paths["results"], decision.message, summary, doc, declared_error)
     if exitstatus in (0, 1):  # known deviations pass; a NEW or stale row fails the run
         ending.exitstatus = expectations.exit_code(summary)

@@ -245,6 +245,19 @@ def classify_one(record: Mapping[str, Any], expectations: Mapping[str, Expectati
     return classify([record], expectations).rows[0]
 
 
+def annotate(doc: dict[str, Any], summary: Summary) -> None:
+    """Write each non-passing row's kind (known, new, stale, ...) into its record as
+    ``expectation``, so results.json, the page and matrix.md tell a known deviation from a
+    new one, and a report rendered later from results.json still does."""
+    kinds = {(r.target, r.id): r.kind for r in summary.rows}
+    for rec in doc.get("results") or []:
+        kind = kinds.get((rec.get("target"), rec.get("id")))
+        if kind is not None and kind != PASS:
+            rec["expectation"] = kind
+        else:
+            rec.pop("expectation", None)
+
+
 def exit_code(summary: Summary) -> int:
     """0 when every row that does not pass is expected (and no expectation is stale), else 1.
 

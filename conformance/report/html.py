@@ -30,6 +30,7 @@ from conformance.report.model import (
     cell_id,
     count_outcomes,
     declared_text,
+    expect_mark,
     records_of,
 )
 from conformance.report.panels import clip, declared_only_html, e, evidence_html, source_link
@@ -75,6 +76,23 @@ def _declared_cell(target: TargetView, row: Row, declared: dict[str, Any], attrs
     )
 
 
+def _mark(record: dict[str, Any]) -> str:
+    """A known deviation, a NEW one or a stale expectation, marked on its cell."""
+    mark = expect_mark(record)
+    if not mark:
+        return ""
+    return (
+        f' <span class="xp xp-{e(mark.lower())}" title="{e(EXPECT_TITLES[mark])}">{e(mark)}</span>'
+    )
+
+
+EXPECT_TITLES = {
+    "known": "a known deviation, listed in the target's expectations file",
+    "NEW": "a deviation the target's expectations file does not list",
+    "stale": "listed in the expectations file, no longer observed as listed",
+}
+
+
 def cell(target: TargetView, row: Row) -> str:
     record = row.cells.get(target.name)
     attrs = f'data-target="{e(target.name)}" data-case="{e(row.id)}"'
@@ -85,12 +103,13 @@ def cell(target: TargetView, row: Row) -> str:
             f'<td class="o-none" {attrs} data-outcome="none"{_col(target)} title="not run">—</td>'
         )
     outcome = record["outcome"]
+    observed = e(record["observed"]) + _mark(record)
     title = f"{target.name} · {row.id}: {outcome} — {record.get('message', '')}"
     return (
         f'<td id="{e(cell_id(target.name, row.id))}" class="cell o-{e(outcome)}" {attrs} '
         f'data-outcome="{e(outcome)}" data-observed="{e(record["observed"])}">'
         f'<button type="button" aria-controls="panel" title="{e(clip(title, 300))}">'
-        f'<span class="obs">{SYMBOLS.get(outcome, "")} {e(record["observed"])}</span>'
+        f'<span class="obs">{SYMBOLS.get(outcome, "")} {observed}</span>'
         f'<span class="decl">decl. {e(declared_text(record.get("declared")))}</span></button>'
         f'<template class="ev">{evidence_html(record)}</template></td>'
     )
@@ -276,6 +295,10 @@ def declared_changes_html(changes: list[dict[str, Any]]) -> str:
 def legend_html(view: View) -> str:
     legend = "".join(f'<span class="k k-{o}">{SYMBOLS[o]} {o}</span>' for o in OUTCOMES)
     legend += "<span>— not run</span><span>decl. X* = declared value implied, not row-level</span>"
+    legend += "".join(
+        f'<span><span class="xp xp-{m.lower()}">{m}</span> {e(t)}</span>'
+        for m, t in EXPECT_TITLES.items()
+    )
     if view.declared_only or view.declared_changes:
         legend += (
             '<span class="k k-declared">not run · declared: X = declared only, no observation'

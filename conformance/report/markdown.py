@@ -21,6 +21,7 @@ from conformance.report.model import (
     cell_id,
     count_outcomes,
     declared_text,
+    expect_mark,
     records_of,
 )
 
@@ -30,7 +31,9 @@ _MD_SPECIAL = re.compile(r"([\\`*\[\]|])")
 LEGEND = (
     "Legend: ✅ pass (observed as declared) · ❌ fail (declared value in parentheses) · "
     "❔ inconclusive (nothing to compare, or the probe could not decide) · "
-    "⚠️ error (the endpoint failed) · — not run"
+    "⚠️ error (the endpoint failed) · — not run · _known_ = a deviation listed in the "
+    "target's expectations file · **NEW** = one it does not list · **stale** = listed, no "
+    "longer observed"
 )
 
 
@@ -68,6 +71,9 @@ def _cell(row: Row, target: TargetView, page: str) -> str:
     link = f"[{ICONS.get(st['outcome'], '')} {md(st['observed'])}]({href})"
     if st["outcome"] == "fail" and st.get("declared"):
         link += f" (declared {md(st['declared'])})"
+    mark = expect_mark(record)
+    if mark:
+        link += f" · _{mark}_" if mark == "known" else f" · **{mark}**"
     return link
 
 

@@ -220,9 +220,33 @@ def cell_id(target: str, case_id: str) -> str:
     return f"cell:{enc(target)}:{enc(case_id)}"
 
 
+# A record's ``expectation`` (written by the run, see conformance.expectations.annotate) as
+# the word its cell shows: a known deviation reads apart from a new one at a glance.
+EXPECT_MARKS = {
+    "known": "known",
+    "new": "NEW",
+    "new-inconclusive": "NEW",
+    "error": "NEW",
+    "stale": "stale",
+}
+
+
+def expect_mark(record: dict[str, Any]) -> str | None:
+    return EXPECT_MARKS.get(str(record.get("expectation")))
+
+
+def expectation_fact(records: Iterable[dict[str, Any]]) -> str | None:
+    """ "against expectations: 345 known · 1 NEW · 0 stale", when the run classified rows."""
+    marks = [m for r in records if (m := expect_mark(r))]
+    if not marks:
+        return None
+    counts = ", ".join(f"{marks.count(m)} {m}" for m in ("known", "NEW", "stale"))
+    return f"against the committed expectations: {counts}"
+
+
 def run_facts(doc: dict[str, Any]) -> list[str]:
     run = doc["run"]
-    return [
+    facts = [
         f"mode {run['mode']}",
         f"started {fmt_time(run.get('started'))}",
         f"finished {fmt_time(run.get('finished'))}",
@@ -231,6 +255,8 @@ def run_facts(doc: dict[str, Any]) -> list[str]:
         f"{run.get('requests', 0)} requests",
         f"{run.get('input_tokens', 0)} in / {run.get('output_tokens', 0)} out tokens",
     ]
+    expected = expectation_fact(doc.get("results") or [])
+    return [*facts, expected] if expected else facts
 
 
 def declared_text(declared: dict[str, Any] | None) -> str:
