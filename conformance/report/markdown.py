@@ -128,7 +128,7 @@ REASON_CHARS = 160  # of a cell's message in matrix.md's reasons (the page has i
 NOTE_CHARS = 200  # of a profile's note there
 
 
-def _reasons(rows: list[Row], targets: list[TargetView]) -> list[str]:
+def _reasons(rows: list[Row], targets: list[TargetView], only_new: bool = False) -> list[str]:
     """A list of every cell that did not simply pass, or carries a note, and why.
 
     Targets whose reason for a row reads the same (the same outcome, message, note and
@@ -145,7 +145,10 @@ def _reasons(rows: list[Row], targets: list[TargetView]) -> list[str]:
             note = ((rec or {}).get("declared") or {}).get("note")
             if rec is None or (rec["outcome"] == "pass" and not note):
                 continue
-            if rec["outcome"] not in ("fail", "error") and not note:
+            fresh = expect_mark(rec) in ("NEW", "stale")  # a reviewer must read these
+            if only_new and not fresh:
+                continue
+            if rec["outcome"] not in ("fail", "error") and not note and not fresh:
                 quiet += 1
                 continue
             said = shorten(rec.get("message") or rec["outcome"], REASON_CHARS)
@@ -175,7 +178,7 @@ def _reasons(rows: list[Row], targets: list[TargetView]) -> list[str]:
     ]
 
 
-def _matrix_tables(view: View, targets: list[TargetView], page: str, reasons: bool) -> list[str]:
+def _matrix_tables(view: View, targets: list[TargetView], page: str, reasons: str) -> list[str]:
     out: list[str] = []
     header = "| Row | " + " | ".join(f"**{md(t.name)}**" for t in targets) + " |"
     rule = "|:--|" + ":--|" * len(targets)
@@ -188,8 +191,8 @@ def _matrix_tables(view: View, targets: list[TargetView], page: str, reasons: bo
             totals = [_counts(count_outcomes(records_of(t.name, rows))) for t in targets]
             out.append("| **Total** | " + " | ".join(totals) + " |")
         out.append("")
-        if reasons:
-            out += _reasons(rows, targets)
+        if reasons != "none":
+            out += _reasons(rows, targets, only_new=reasons == "new")
     return out
 
 
@@ -294,16 +297,18 @@ COMMENT_CHARS = 60_000
 def render(view: View, page: str = "index.html") -> str:
     """The Markdown for ``view``; ``page`` is the URL of index.html the cells link to.
 
-    When the reasons would carry the file past ``COMMENT_CHARS`` (many observed targets),
-    they are left out and a line says so: every cell still links to its reason and evidence
-    on the page, and the file still fits a pull-request comment."""
-    full = _render(view, page, reasons=True)
-    if len(full) <= COMMENT_CHARS:
-        return full
-    return _render(view, page, reasons=False)
+    When every reason would carry the file past ``COMMENT_CHARS`` (many observed targets),
+    only the reasons of NEW cells and stale expectations stay (what a reviewer must read),
+    and, past it still, none; a line says which. Every cell still links to its reason and
+    evidence on the page, and the file still fits a pull-request comment."""
+    for reasons in ("all", "new"):
+        text = _render(view, page, reasons)
+        if len(text) <= COMMENT_CHARS:
+            return text
+    return _render(view, page, "none")
 
 
-def _render(view: View, page: str, reasons: bool) -> str:
+def _render(view: View, page: str, reasons: str) -> str:
     observed, declared_only = view.observed, view.declared_only
     shown = observed or declared_only  # a report of declarations alone still has a matrix
     out: list[str] = ["## Anthropic Messages API compatibility matrix", ""]
@@ -317,10 +322,15 @@ def _render(view: View, page: str, reasons: bool) -> str:
     out += _targets_table(shown)
     if view.drift is not None:
         out += _drift(view.drift)
-    if not reasons:
+    if reasons != "all":
+        kept = (
+            "only those of NEW cells and stale expectations are kept"
+            if reasons == "new"
+            else "they are left out"
+        )
         out += [
-            f"_Reasons and notes are left out of this file: with {len(shown)} targets they "
-            f"would carry it past {COMMENT_CHARS:,} characters (a pull-request comment holds "
+            f"_Reasons and notes: {kept}; with {len(shown)} targets all of them would carry "
+            f"this file past {COMMENT_CHARS:,} characters (a pull-request comment holds "
             f"65,536). Each cell links to its reason, notes and evidence on the page._",
             "",
         ]
