@@ -219,9 +219,13 @@ class CaseItem(pytest.Item):
         record = run.run_case(self.case, self.target).to_dict()
         self.user_properties.append((RESULT_KEY, json.dumps(record)))
         row = expectations.classify_one(record, run.expectations)
-        text = "\n".join(terminal.describe(row, record, self.config.get_verbosity()))
         if row.kind == expectations.PASS:
             return
+        # Skips and xfails show on pytest's progress line: their text is the one line; a NEW
+        # row's failure block says more with -v (its message) and -vv (its evidence).
+        failing = row.kind in expectations.FAILING_KINDS
+        verbose = self.config.get_verbosity() if failing else 0
+        text = "\n".join(terminal.describe(row, record, verbose))
         if row.kind == expectations.INCONCLUSIVE:  # a target without an expectations file
             pytest.skip(text)
         if row.kind == expectations.KNOWN:

@@ -61,6 +61,8 @@ class Session:
                 )
                 for t in self.targets
             }
+            if self.mode == "replay":
+                check_replayable(self.targets, self.cassette_dir)
             self.settings = runner.load_settings(self.cases_dir / "settings.yaml")
             ids = [c.id for c in self.cases]
             self.expectations = expectations.load_dir(
@@ -185,6 +187,21 @@ def load_previous(path: Path) -> dict[str, Any]:
         raise InputError(f"--previous: {exc}") from None
 
 
+def check_replayable(targets: list[Any], cassette_dir: Path) -> None:
+    """Replay (the default mode) of a target with no cassettes at all would give one
+    identical "no cassette" error per row: say so once, before anything runs."""
+    from conformance.yamlfile import InputError
+
+    for t in targets:
+        where = cassette_dir / t.name
+        if not where.is_dir() or next(where.glob("*.yaml"), None) is None:
+            key = f" with {t.api_key_env} set" if t.api_key_env else ""
+            raise InputError(
+                f"target {t.name!r} has no cassettes in {where}, and replay is the default "
+                f"mode: run it live (--mode live{key}) or record it (--mode record)"
+            )
+
+
 def check_dir_option(flag: str, path: Path, create: bool = True) -> None:
     """A directory option must name a directory, or a place where one can be made."""
     from conformance.yamlfile import InputError
@@ -289,7 +306,7 @@ def summary_lines(run: Session) -> list[str]:
     if ending is not None and ending.summary is not None:
         from conformance import terminal
 
-        lines += terminal.lines(ending.doc, ending.summary, verbose=max(run.verbosity - 1, 0))
+        lines += terminal.lines(ending.doc, ending.summary, verbose=max(run.verbosity, 0))
         lines.append(terminal.summary_line(ending.summary))
     else:
         counts: dict[str, int] = {}

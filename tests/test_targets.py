@@ -153,6 +153,9 @@ def test_missing_key_suggests_replay_only_where_cassettes_are_shipped() -> None:
 
 def test_replay_needs_no_key(suite: Any, fake_server: Any, tmp_path: Path) -> None:
     cases_dir = suite.cases_dir(fake_server.base_url)
+    other = tmp_path / "empty" / "fake" / "fields.stream.yaml"  # cassettes, but not this row's
+    other.parent.mkdir(parents=True)
+    other.write_text("interactions: []\nversion: 1\n")
     run = suite.run(
         cases_dir, "-k", "fields.max_tokens", mode="replay", key=None,
         cassette_dir=tmp_path / "empty",
@@ -176,3 +179,21 @@ def test_every_local_target_says_what_it_installed_and_its_provenance_agrees() -
         target = load_target(repo / "cases" / "targets" / f"{prov.parent.name}.yaml")
         assert target.software, target.name
         assert yaml.safe_load(prov.read_text())["software"] == target.software, target.name
+
+
+def test_replay_of_a_target_without_cassettes_stops_before_any_row(tmp_path: Path) -> None:
+    """Replay is the default: a target with no cassettes gets one message naming the ways
+    out (live with its key, or record), exit 4, and no report, not 96 identical errors."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--target", "minimax", "-p", "no:cacheprovider",
+         f"--report-dir={tmp_path / 'r'}"],
+        cwd=repo, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 4, proc.stdout[-2000:]
+    assert "target 'minimax' has no cassettes in" in proc.stderr
+    assert "--mode live with MINIMAX_API_KEY set" in proc.stderr
+    assert not (tmp_path / "r").exists()
