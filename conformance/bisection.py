@@ -216,6 +216,7 @@ def bisect(
     *,
     hint: str = "",
     budget: int = 48,
+    everything_first: bool = False,
 ) -> Bisection:
     """Which field makes the endpoint refuse ``req``? ``send(label, request)`` → Exchange.
 
@@ -224,6 +225,10 @@ def bisect(
     suspect is removed at once; if that passes, halves are put back (delta debugging) until
     the smallest set whose removal still passes is left: the fields that each break it. At
     most ``budget`` requests are sent.
+
+    ``everything_first`` (for a 5xx, which may be the endpoint failing whatever it is sent):
+    the request with every suspect removed is tried first, and when even that fails the
+    bisection stops there, one request spent instead of the budget.
     """
     candidates = _hinted_first(variants(req), hint)
     tried: list[dict[str, Any]] = []
@@ -261,10 +266,14 @@ def bisect(
         return found_a + smallest(b, removed + found_a)
 
     try:
+        if everything_first and not passes(candidates):
+            return Bisection(
+                [], tried, "still failing with every optional header, beta and body key removed"
+            )
         for v in candidates:
             if passes([v]):
                 return Bisection([v.field], tried)
-        if not passes(candidates):
+        if not everything_first and not passes(candidates):
             return Bisection(
                 [], tried, "still refused with every optional header, beta and body key removed"
             )

@@ -61,6 +61,8 @@ class Profile:
     # case id -> what is known about that row beyond the declaration (e.g. a reported
     # deviation where the row is undeclared or only implied), shown next to it.
     notes: dict[str, str] = field(default_factory=dict)
+    # where the file says what: "implies", "supersedes", "notes.<case id>" -> its line
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def status_of(self, words: str) -> Declared | None:
         if words in self.vocabulary:
@@ -74,9 +76,11 @@ class Profile:
 def load_profiles(profiles_dir: Path) -> dict[str, Profile]:
     out = {}
     for path in sorted(profiles_dir.glob("*.yaml")):
-        doc = load(path)
-        validate(doc, PROFILE_SCHEMA, path, "profile")
-        doc = plain(doc)
+        raw = load(path)
+        validate(raw, PROFILE_SCHEMA, path, "profile")
+        lines = {k: line_of(raw, [k]) for k in ("implies", "supersedes")}
+        lines |= {f"notes.{c}": line_of(raw, ["notes", c]) for c in raw.get("notes") or {}}
+        doc = plain(raw)
         if doc["name"] != path.stem:
             raise InputError(f"{path}:1: profile name {doc['name']!r} must match the file name")
         out[doc["name"]] = Profile(
@@ -88,16 +92,17 @@ def load_profiles(profiles_dir: Path) -> dict[str, Profile]:
             implies_note=doc.get("implies_note", ""),
             supersedes=doc.get("supersedes"),
             notes=doc.get("notes", {}),
+            lines=lines,
         )
     for prof in out.values():
-        if prof.implies and prof.implies not in out:
-            raise InputError(
-                f"{profiles_dir / prof.name}.yaml: implies unknown profile {prof.implies!r}"
-            )
-        if prof.supersedes and prof.supersedes not in out:
-            raise InputError(
-                f"{profiles_dir / prof.name}.yaml: supersedes unknown profile {prof.supersedes!r}"
-            )
+        for key in ("implies", "supersedes"):
+            named = getattr(prof, key)
+            if named and named not in out:
+                raise InputError(
+                    f"{profiles_dir / prof.name}.yaml:{prof.lines[key]}: {key} unknown profile "
+                    f"{named!r}{did_you_mean(named, out)}; fix: name one of "
+                    f"{', '.join(sorted(out))}, or add {profiles_dir / named}.yaml"
+                )
     return out
 
 
@@ -211,11 +216,14 @@ def load_all(
             seen[case.id] = case
             cases.append(case)
     for prof in profiles.values():
-        unknown = sorted(set(prof.notes) - set(seen))
+        unknown = sorted(set(prof.notes) - set(seen), key=lambda c: prof.lines.get(f"notes.{c}", 0))
         if unknown:
+            first = unknown[0]
             raise InputError(
-                f"{cases_dir / 'profiles' / prof.name}.yaml: notes for unknown case id(s) "
-                f"{', '.join(unknown)}"
+                f"{cases_dir / 'profiles' / prof.name}.yaml:{prof.lines.get(f'notes.{first}', 0)}: "
+                f"notes for unknown case id(s) {', '.join(unknown)}{did_you_mean(first, seen)}; "
+                "fix: use a case id of cases/*.yaml (python -m conformance list cases), or "
+                "remove the note"
             )
     return cases, profiles
 

@@ -17,6 +17,7 @@ from conformance import settings as settings_module
 from conformance.cases import Case, Profile, declared_for
 from conformance.client import Client
 from conformance.oracles import ORACLES
+from conformance.oracles.base import no_verdict_from_failures
 from conformance.probe import Probe
 from conformance.results import Declared, Observed, Result, decide_outcome
 from conformance.secrets import scrub
@@ -68,7 +69,7 @@ def run_case(
     cassette = recording.cassette_path(cassette_dir or Path("cassettes"), target.name, case.id)
     try:
         with recording.cassette(mode, cassette, secrets or []):
-            obs = ORACLES[case.oracle](probe, case)
+            obs = no_verdict_from_failures(probe, ORACLES[case.oracle](probe, case))
     except recording.CassetteMissing as exc:
         obs = Observation(
             Observed.ERROR,

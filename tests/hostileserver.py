@@ -49,6 +49,25 @@ BEHAVIOURS = LEAKS | frozenset(
         "sse_for_json",
         "gzip_bomb",
         "html_200",
+        "overloaded_529",
+        "server_error_500",
+        "bad_gateway_html",
+    }
+)
+# Behaviours under which no request to /v1/messages gets a usable answer: every row that
+# sends one must end in error, whatever its oracle would have concluded.
+TRANSPORT = frozenset(
+    {
+        "rate_limited",
+        "redirect",
+        "moved",
+        "timeout_408",
+        "deep_json",
+        "html_200",
+        "gzip_bomb",
+        "overloaded_529",
+        "server_error_500",
+        "bad_gateway_html",
     }
 )
 
@@ -125,6 +144,15 @@ class HostileAnthropic(FakeAnthropic):
         if b in ("redirect", "moved", "timeout_408"):
             status = {"redirect": 307, "moved": 301, "timeout_408": 408}[b]
             return Reply(status, {"location": "/elsewhere", "content-type": "text/plain"}, [b"go"])
+        if b in ("overloaded_529", "server_error_500"):
+            status, kind = (
+                (529, "overloaded_error") if b == "overloaded_529" else (500, "api_error")
+            )
+            body = {"type": "error", "error": {"type": kind, "message": "internal trouble"}}
+            return Reply(status, {"content-type": "application/json"}, [json.dumps(body).encode()])
+        if b == "bad_gateway_html":
+            html = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+            return Reply(502, {"content-type": "text/html"}, [html])
         if b == "deep_json":
             status = 200 if reply.status == 200 else 400
             return Reply(status, {"content-type": "application/json"}, [b"[" * 100_000])

@@ -205,8 +205,21 @@ def test_profile_that_implies_an_unknown_profile(suite: Any) -> None:
     (cases_dir / "profiles" / "acme.yaml").write_text(
         "name: acme\nsource: {url: 'https://example.invalid', read: today}\nimplies: nobody\n"
     )
-    with pytest.raises(InputError, match=r"acme\.yaml: implies unknown profile 'nobody'"):
+    with pytest.raises(InputError, match=r"acme\.yaml:3: implies unknown profile 'nobody'.*fix:"):
         cases.load_all(cases_dir, oracles.ORACLES)
+
+
+def test_profile_notes_for_an_unknown_case_name_line_and_fix(suite: Any) -> None:
+    cases_dir = broken_cases_dir(suite, {"ok.yaml": GOOD_ROW})
+    (cases_dir / "profiles" / "acme.yaml").write_text(
+        "name: acme\nsource: {url: 'https://example.invalid', read: today}\nnotes:\n"
+        "  test.firs: 'Finding: a typo'\n"
+    )
+    with pytest.raises(InputError) as exc:
+        cases.load_all(cases_dir, oracles.ORACLES)
+    said = str(exc.value)
+    assert "acme.yaml:4: notes for unknown case id(s) test.firs" in said
+    assert "did you mean 'test.first'" in said and "fix:" in said
 
 
 def test_profile_named_unlike_its_file(suite: Any) -> None:

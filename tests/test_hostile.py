@@ -18,7 +18,7 @@ import pytest
 import yaml
 from fakeserver import FakeAnthropic
 from faultserver import FaultServer
-from hostileserver import LEAKS, HostileAnthropic
+from hostileserver import LEAKS, TRANSPORT, HostileAnthropic
 
 from conformance import runner
 from conformance.secrets import MIN_FRAGMENT, scrub_body, scrub_text
@@ -133,6 +133,48 @@ def test_a_transport_failure_is_an_error_on_every_row(behaviour: str) -> None:
     assert sent < 40 and elapsed < 30, (sent, elapsed)
 
 
+@pytest.mark.parametrize("mode", ["live", "record"])
+@pytest.mark.parametrize("behaviour", sorted(TRANSPORT))
+def test_no_row_of_the_whole_suite_gives_a_verdict_from_a_transport_failure(
+    behaviour: str, mode: str, tmp_path: Path
+) -> None:
+    """Every row of the shipped cases, not a sample, live and recording: under a behaviour
+    where no Messages request gets a usable answer, every row that sent one is an error with
+    its cause (never a verdict, never an internal error), nothing is bisected past one
+    trial, the run stays small and quick, and no cassette holds a fragment of the key."""
+    from conftest import repo_cases
+
+    ids = tuple(sorted(repo_cases()[0]))
+    extra = {"mode": "record", "cassette_dir": tmp_path} if mode == "record" else {}
+    with HostileAnthropic(behaviour) as server:
+        h = Harness(server)
+        started = time.monotonic()
+        try:
+            got = {cid: h.run(cid, **extra) for cid in ids}
+        finally:
+            h.close()
+        elapsed = time.monotonic() - started
+        sent = len(server.requests)
+    for path in tmp_path.rglob("*.yaml"):
+        assert_no_fragment(path.read_text(), FAKE_KEY, str(path))
+    if mode == "record" and behaviour != "gzip_bomb":  # a body cut at the cap is not kept
+        assert len(list(tmp_path.rglob("*.yaml"))) >= len(ids) // 2
+    wrong = {}
+    for cid, r in got.items():
+        paths = {q.get("path") for q in r.evidence.get("requests") or []}
+        text = result_text(r)
+        if "internal error" in r.message or "Traceback" in text:
+            wrong[cid] = f"internal error: {r.message[:200]}"
+        elif "/v1/messages" in paths and r.observed != "error":
+            wrong[cid] = f"{r.observed}: {r.message[:200]}"
+        bisection = r.evidence.get("bisection") or {}
+        if len(bisection.get("tried") or []) > 1:
+            wrong[cid] = f"bisected {len(bisection['tried'])} times: {bisection.get('note')}"
+    assert not wrong, f"{behaviour}: {len(wrong)} row(s): {wrong}"
+    print(f"{behaviour} ({mode}): {len(ids)} rows, {sent} requests, {elapsed:.1f} s")
+    assert sent < 12 * len(ids), sent
+
+
 def test_sse_for_a_plain_request_is_an_error_and_html_200_too() -> None:
     with HostileAnthropic("sse_for_json") as server:
         got = observe(server, ("protocol.message", "protocol.stream"))
@@ -192,6 +234,31 @@ def test_short_keys_give_the_same_verdicts_as_a_long_one() -> None:
     assert verdicts["x"] == verdicts[FAKE_KEY]
     assert verdicts["1"] == verdicts[FAKE_KEY]
     assert verdicts["test"] == verdicts[FAKE_KEY]
+
+
+def _non_fault_deviations() -> list[str]:
+    from fakeserver import DEVIATIONS, FAULTS
+
+    return sorted(DEVIATIONS - FAULTS - {"slow"})  # slow: waits out timeouts, test_faults
+
+
+@pytest.mark.parametrize("deviation", _non_fault_deviations())
+def test_a_one_character_key_gives_the_same_verdicts_on_every_deviation(deviation: str) -> None:
+    """Every deviation of the fake server, every row of the suite: the key "x" (which a
+    substring replacement would find in "code execution") gives each row the verdict and
+    outcome the long key gives."""
+    from conftest import repo_cases
+
+    ids = tuple(sorted(repo_cases()[0]))
+    verdicts = {}
+    for key in (FAKE_KEY, "x"):
+        with FakeAnthropic(key=key, deviations={deviation}) as server:
+            got = observe(server, ids, key=key)
+        verdicts[key] = {cid: (r.observed, r.outcome) for cid, r in got.items()}
+    differ = {
+        c: (v, verdicts["x"][c]) for c, v in verdicts[FAKE_KEY].items() if verdicts["x"][c] != v
+    }
+    assert not differ, f"{deviation}: {differ}"
 
 
 # --- whole runs: every artifact, record then replay -----------------------------------------
@@ -264,10 +331,16 @@ def test_bombs_and_endless_streams_stay_under_500_mb_and_on_time(
     assert rss < 500, f"a child run peaked at {rss:.0f} MB"
 
 
-@pytest.mark.parametrize("mode", ["live", "record"])
+@pytest.mark.parametrize(
+    ("mode", "workers"),
+    [("live", ("-p", "no:xdist")), ("record", ("-p", "no:xdist")), ("live", ("-n", "2"))],
+    ids=["live", "record", "live-xdist"],
+)
 def test_row_and_run_budgets_cut_a_silent_server_and_the_run_completes(
-    suite: Any, tmp_path: Path, mode: str
+    suite: Any, tmp_path: Path, mode: str, workers: tuple[str, str]
 ) -> None:
+    """Under xdist too: the run's budget counts from the controller's start, for every
+    worker."""
     settings = {
         "limits": {"read_timeout": 60, "total_timeout": 120, "retries": 0},
         "budget": {"row_seconds": 0.5, "run_seconds": 3},
@@ -275,7 +348,7 @@ def test_row_and_run_budgets_cut_a_silent_server_and_the_run_completes(
     with FaultServer("hang") as server:
         cdir = suite.cases_dir(server.base_url, settings=settings)
         started = time.monotonic()
-        run = suite.run(cdir, "-k", "protocol", "-p", "no:xdist", mode=mode, timeout=90)
+        run = suite.run(cdir, "-k", "protocol", *workers, mode=mode, timeout=90)
         elapsed = time.monotonic() - started
     assert run.doc is not None and run.doc["run"]["complete"], run
     assert len(run.results) >= 8

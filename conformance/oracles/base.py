@@ -116,6 +116,51 @@ def failure(ex: Exchange, what: str = "the probe") -> Observation | None:
     return Observation(Observed.ERROR, f"{what} answered {ex.status}{tries}: {ex.detail()}")
 
 
+def no_verdict_from_failures(p: Probe, obs: Observation | None) -> Observation:
+    """Whatever an oracle concluded, a verdict never rests on a transport failure.
+
+    Applied by the runner to every row, both arms of every differential included:
+
+    - any request of the row (bisection's own trials aside: they stop at the first failure
+      and leave the refusal they started from standing) that got no usable answer (none, a
+      cut or unparsable one, a redirect, 408, 429/503/504/529 still failing after retries)
+      makes the row ``error``;
+    - a 5xx is the endpoint failing unless something else works: when no request of the
+      row to the path that failed got a 2xx, a plain control request (one short prompt,
+      ``max_tokens`` 1) is sent, and unless it passes the row is ``error``.
+    """
+    if not isinstance(obs, Observation):
+        return Observation(Observed.ERROR, "internal error: the oracle returned no observation")
+    if obs.observed is Observed.ERROR:
+        return obs
+    own = [(label, ex) for label, ex in p.exchanges if not label.startswith("bisect:")]
+    said = f"(the oracle would have said {obs.observed.value}: {obs.message[:160]})"
+    for label, ex in own:
+        if ex.unanswered:
+            status = f"answered {ex.status}" if ex.status is not None else "no answer"
+            return Observation(
+                Observed.ERROR,
+                f"{label}: {status}, {ex.error or ex.detail()}: a transport failure, no "
+                f"verdict {said}",
+                obs.evidence,
+            )
+    failed = [ex for _, ex in own if ex.status is not None and ex.status >= 500]
+    paths = {ex.path for ex in failed}  # a 2xx from count_tokens says nothing of /v1/messages
+    if not failed or any(ex.ok and ex.path in paths for _, ex in own):
+        return obs
+    control = p.send("control: a plain request", p.body({"prompt": "Say OK.", "max_tokens": 1}))
+    evidence = dict(obs.evidence, control_status=control.status)
+    if control.ok:  # the endpoint works: the 5xx was its answer to this row's request
+        return Observation(obs.observed, obs.message, evidence)
+    return Observation(
+        Observed.ERROR,
+        f"every request failed with {failed[0].status}, and so did a plain control "
+        f"({control.status}: {control.detail()[:120]}): the endpoint is failing, no verdict "
+        f"{said}",
+        evidence,
+    )
+
+
 def tool_uses(ex: Exchange) -> list[dict[str, Any]]:
     msg = ex.message() if ex.ok else None
     return [

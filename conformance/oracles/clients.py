@@ -64,6 +64,7 @@ def client_shape(p: Probe, case: Any) -> Observation:
         lambda label, r: shapes.send_shape(p, label, r),
         req,
         hint=hint,
+        everything_first=not ex.client_error,  # a 5xx: first, does anything pass at all?
         budget=case.params.get("bisect_budget", p.settings.clients.bisect_budget),
     )
     evidence["bisection"] = found.as_evidence()
@@ -78,3 +79,5 @@ def client_shape(p: Probe, case: Any) -> Observation:
         return Observation(
             Observed.REJECTED, f"{refused.message} (5xx, gone without the field){culprit}", evidence
         )
+    # a 5xx that no field explains: the endpoint failing, not a refusal
+    return Observation(Observed.ERROR, refused.message + culprit, evidence)
