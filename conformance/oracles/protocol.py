@@ -49,7 +49,7 @@ def _check_params() -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 @oracle("protocol", required=("check",))
 def protocol_check(p: Probe, case: Any) -> Observation:
-    """Wire-contract rows: ``params.check`` picks the registered check (see the module).
+    """The wire contract (schemas, SSE grammar, errors, auth): ``params.check`` picks it.
 
     A verdict never contradicts its evidence: every answer the row received is checked
     against the wire contract (the ``protocol`` lines of its evidence), and any violation

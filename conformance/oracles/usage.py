@@ -72,7 +72,10 @@ LEAKS = re.compile(
     required=("check",),
 )
 def claude_code(p: Probe, case: Any) -> Observation:
-    """See the module: ``params.check`` picks the observation."""
+    """What Claude Code reads off an answer (usage, streams, errors): ``params.check`` picks it.
+
+    ``usage``, ``stream_usage``, ``tool_stream``, ``graceful``, ``prompt_too_long``,
+    ``stream_end`` and ``prefix_cache``; the module's docstring says what each observes."""
     return globals()["_" + case.params["check"]](p, case)
 
 
