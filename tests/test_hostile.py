@@ -407,6 +407,17 @@ def test_report_files_are_replaced_atomically(
     ((tmp, final),) = replaced
     assert tmp.parent == final.parent == tmp_path and final.read_text() == "<html></html>"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index.html"]
+    # ... and every file of a report goes through it: each one renamed into place, whole
+    from reportdocs import make_doc
+
+    from conformance.report import write_report
+
+    replaced.clear()
+    out = tmp_path / "report"
+    write_report(make_doc(["alpha"]), out, previous=make_doc(["alpha"]), declared={})
+    renamed = sorted(final.name for _, final in replaced)
+    assert renamed == sorted(p.name for p in out.iterdir()), renamed
+    assert {"results.json", "index.html", "matrix.md", "drift.json"} <= set(renamed)
 
 
 @pytest.mark.parametrize("server_kind", ["cut_close", "bad_json"])
