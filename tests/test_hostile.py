@@ -94,11 +94,24 @@ def test_scrub_body_decodes_json_escapes_and_joins_sse_deltas() -> None:
 
 @pytest.mark.parametrize("behaviour", sorted(LEAKS))
 def test_a_leaking_endpoint_leaves_no_key_fragment_and_the_same_verdicts(behaviour: str) -> None:
+    """Every row of the suite: what is kept of an answer that quotes the key (split over
+    deltas, in long text, the reason phrase, a header name, JSON-escaped) holds no fragment
+    of it, and the verdicts are those of the same server that does not quote it."""
+    from conftest import repo_cases
+
+    ids = tuple(sorted(repo_cases()[0]))
     with FakeAnthropic() as plain:
-        expected = {cid: r.observed for cid, r in observe(plain, LEAK_CASES).items()}
+        expected = {cid: r.observed for cid, r in observe(plain, ids).items()}
     with HostileAnthropic(behaviour) as server:
-        got = observe(server, LEAK_CASES)
-    assert {cid: r.observed for cid, r in got.items()} == expected
+        got = observe(server, ids)
+    # The server quotes the key in an extra text block of a JSON answer but inside a stream's
+    # deltas, so its two answers really differ in shape: that row may say so.
+    differ = {
+        c: (expected[c], r.observed)
+        for c, r in got.items()
+        if r.observed != expected[c] and c != "protocol.stream_equivalence"
+    }
+    assert not differ, differ
     for cid, result in got.items():
         assert_no_fragment(result_text(result), FAKE_KEY, f"{behaviour}: {cid}")
 
@@ -275,6 +288,8 @@ def artifacts(report_dir: Path, extra: list[Path]) -> dict[str, str]:
 def test_record_then_replay_a_key_quoting_endpoint_keeps_no_fragment_anywhere(
     suite: Any, tmp_path: Path
 ) -> None:
+    """The whole suite, every row: record against a server quoting the key everywhere (and
+    the key in the base URL's userinfo), then replay with no key set."""
     key = HOSTILE_KEY
     with HostileAnthropic("key_everywhere", key=key) as server:
         host = server.base_url.removeprefix("http://")
@@ -282,21 +297,29 @@ def test_record_then_replay_a_key_quoting_endpoint_keeps_no_fragment_anywhere(
         cases_dir = suite.cases_dir(base_url)
         junit = tmp_path / "junit.xml"
         cassettes = tmp_path / "cassettes"
-        select = " or ".join(LEAK_CASES)
         rec = suite.run(
-            cases_dir, "-k", select, f"--junitxml={junit}", "--log-level=DEBUG",
+            cases_dir, f"--junitxml={junit}", "--log-level=DEBUG",
             mode="record", key=key, cassette_dir=cassettes,
         )  # fmt: skip
-    assert rec.doc is not None, rec
-    assert set(rec.results) >= set(LEAK_CASES), rec  # -k matches stream_equivalence too
+    assert rec.doc is not None and rec.doc["run"]["complete"], rec
+    assert len(rec.results) == len(rec.doc["results"]) > 90, len(rec.results)
     found = artifacts(rec.report_dir, [junit, *cassettes.rglob("*.yaml")])
     found["stdout"], found["stderr"] = rec.stdout, rec.stderr
     assert any("cassettes" in name for name in found)
     for name, text in found.items():
         assert_no_fragment(text, key, name)
     # a plain replay, no key set: nothing to scrub with, and still no key comes back
-    rep = suite.run(cases_dir, "-k", select, mode="replay", key=None, cassette_dir=cassettes)
-    assert rep.observed == rec.observed, rep
+    rep = suite.run(cases_dir, mode="replay", key=None, cassette_dir=cassettes)
+    # A replay reads the cassette, where the quoted key is <redacted>: rows whose oracle reads
+    # that text may decide otherwise. Here the stop sequence "5" occurs inside the quoted key
+    # (live: "still in the output"); in the cassette it is gone. Every other row agrees.
+    reads_the_key = {"fields.stop_sequences", "protocol.stop_reason"}
+    differ = {
+        c: (rec.observed[c], o)
+        for c, o in rep.observed.items()
+        if o != rec.observed.get(c) and c not in reads_the_key
+    }
+    assert set(rep.observed) == set(rec.observed) and not differ, differ
     for name, text in artifacts(rep.report_dir, []).items():
         assert_no_fragment(text, key, name)
     assert_no_fragment(rep.stdout + rep.stderr, key, "replay output")
