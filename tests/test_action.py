@@ -573,3 +573,22 @@ def test_action_expectations_need_a_suite_that_has_the_option(tmp_path):
     else:
         assert result["exit"] == 2
         assert "no --expectations option" in run_step["stderr"]
+
+
+def test_the_actions_own_install_is_the_readmes_and_works(tmp_path_factory):
+    """``install: true`` (the default): the README's install into a venv of the Action's own
+    under the runner's temp directory, then the same replay, the same exit code."""
+    workspace = tmp_path_factory.mktemp("caller-repo-install")
+    result = run_action(
+        workspace,
+        {"target": "llamacpp", "mode": "replay", "python-version": "", "extra-args": "-k fields"},
+    )
+    run_step = _step(result, "Run anthropic-conformance")
+    assert run_step["rc"] == 0, run_step["stderr"][-3000:]
+    assert "pip install -e '.[dev]'" in run_step["stdout"], run_step["stdout"][-2000:]
+    venv = workspace / "_runner_temp" / "anthropic-conformance-action" / "venv"
+    assert (venv / "bin" / "pytest").exists() and (venv / "bin" / "ruff").exists()
+    assert result["exit"] == 0, result["outputs"]
+    doc = json.loads((workspace / "conformance-report" / "results.json").read_text())
+    assert doc["run"]["complete"] and doc["results"]
+    assert all("fields" in r["id"] for r in doc["results"])  # -k went through
