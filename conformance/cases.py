@@ -137,6 +137,25 @@ def check_params(entry: Any, case: Case, oracle: Any, path: Path) -> None:
     raise InputError(f"{path}:{line}: case {case.id}: {what}; fix: {fix}")
 
 
+def check_shape_files(entry: Any, case: Case, path: Path) -> None:
+    """``params.shape`` and ``workaround.shape`` name a captured client shape, relative to
+    the case file: a missing one is refused at load (file, line, fix), not found as an
+    error row after the run has started."""
+    for key in ("params", "workaround"):
+        section = entry.get(key)
+        name = section.get("shape") if isinstance(section, dict) else None
+        if not isinstance(name, str) or (path.parent / name).is_file():
+            continue
+        line = getattr(section, "key_lines", {}).get("shape", case.line)
+        folder = (path.parent / name).parent
+        known = [f"{Path(name).parent / p.name}" for p in sorted(folder.glob("*.json"))]
+        raise InputError(
+            f"{path}:{line}: case {case.id}: {key}.shape {name!r}: no such file"
+            f"{did_you_mean(name, known)}; fix: name a shape under {folder}, or capture one "
+            "with: python -m conformance capture claude-code"
+        )
+
+
 def case_files(cases_dir: Path) -> list[Path]:
     return sorted(p for p in cases_dir.glob("*.yaml") if p.name not in NOT_CASE_FILES)
 
@@ -174,6 +193,7 @@ def load_file(
             )
         if isinstance(oracle_names, Mapping):
             check_params(entry, case, oracle_names[case.oracle], path)
+        check_shape_files(entry, case, path)
         for prof_name, decl in case.declared.items():
             dline = entry.key_lines.get("declared", line)
             dline = getattr(entry["declared"], "key_lines", {}).get(prof_name, dline)

@@ -38,13 +38,19 @@ PATH_OPTIONS = ("--report-dir", "--previous", "--cases-dir", "--cassette-dir", "
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
-    """Stop a two-word path option before pytest collects from the wrong rootdir."""
+    """Stop a two-word path option before pytest collects from the wrong rootdir; collect
+    from ``--cases-dir`` when it is given and no path is (else pytest's ``testpaths``, the
+    repo's own ``cases/``, would be collected, none of them the cases loaded)."""
     for flag, value in itertools.pairwise(args):
         if flag in PATH_OPTIONS and not value.startswith("-"):
             raise pytest.UsageError(
                 f"write {flag}={value} (with '='): as two words pytest takes {value!r} for a "
                 "test path before this option is known, and collects from the wrong rootdir"
             )
+    known = early_config.known_args_namespace
+    cases_dir = getattr(known, "cases_dir", None)
+    if cases_dir and getattr(known, "target", None) and not getattr(known, "file_or_dir", None):
+        args.append(str(cases_dir))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -258,3 +258,45 @@ def test_yaml_line_numbers_survive_merge_keys(suite: Any) -> None:
     loaded = cases.load_all(cases_dir, oracles.ORACLES)[0]
     assert [(c.id, c.line) for c in loaded] == [("test.first", 3), ("test.second", 7)]
     assert loaded[1].probe == {"max_tokens": 5, "stream": True}
+
+
+def test_a_missing_shape_file_is_refused_at_load_with_a_suggestion(suite: Any) -> None:
+    """A client-shape row naming a shape that is not there: file, line and the close names,
+    before any request; not an error row once the run has started."""
+    row = textwrap.dedent(
+        """\
+        table: Test
+        rows:
+          - id: test.shape
+            row: shape
+            declared: {deepseek: Fully Supported}
+            oracle: client_shape
+            params: {shape: shapes/claude-code-2.1.332-frist.json}
+        """
+    )
+    cases_dir = broken_cases_dir(suite, {"ok.yaml": row})
+    with pytest.raises(InputError) as exc:
+        cases.load_all(cases_dir, oracles.ORACLES)
+    said = str(exc.value)
+    assert said.startswith(f"{cases_dir / 'ok.yaml'}:7: case test.shape: params.shape"), said
+    assert "did you mean 'shapes/claude-code-2.1.332-first.json'" in said and "fix:" in said
+
+
+def test_cases_dir_alone_collects_the_cases_it_loads(suite: Any, tmp_path: Path) -> None:
+    """`pytest --target T --cases-dir=DIR` with no path: the rows of DIR are collected (not
+    the repo's testpaths, which would collect nothing of DIR and call the run interrupted)."""
+    import shutil
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    copy = tmp_path / "mycases"
+    shutil.copytree(repo / "cases", copy)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--target", "llamacpp", f"--cases-dir={copy}",
+         "-k", "fields.max_tokens", "-p", "no:cacheprovider", "-q",
+         f"--report-dir={tmp_path / 'r'}"],
+        cwd=repo, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "1 passed" in proc.stdout, proc.stdout[-1000:]

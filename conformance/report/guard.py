@@ -179,6 +179,9 @@ def _what(
     if kind == REFUSED:
         return f"refused: {refused}" if refused else "refused"
     if kind == INCOMPLETE:
+        if selected == 0:
+            by = f" ({selection})" if selection else ""
+            return f"nothing run: no row matches the selection{by}"
         return "incomplete: the run was interrupted"
     if kind == SUBSET:
         missing = sorted(_targets(existing or {}) - (new_targets or set()))
