@@ -57,7 +57,7 @@ class Session:
             self.keys = {
                 t.name: t.api_key(
                     required=self.mode != "replay",
-                    replayable=(self.cassette_dir / t.name / "_provenance.yaml").exists(),
+                    replayable=has_cassettes(self.cassette_dir, t.name),
                 )
                 for t in self.targets
             }
@@ -187,18 +187,22 @@ def load_previous(path: Path) -> dict[str, Any]:
         raise InputError(f"--previous: {exc}") from None
 
 
+def has_cassettes(cassette_dir: Path, target: str) -> bool:
+    where = cassette_dir / target
+    return where.is_dir() and next(where.glob("*.yaml"), None) is not None
+
+
 def check_replayable(targets: list[Any], cassette_dir: Path) -> None:
     """Replay (the default mode) of a target with no cassettes at all would give one
     identical "no cassette" error per row: say so once, before anything runs."""
     from conformance.yamlfile import InputError
 
     for t in targets:
-        where = cassette_dir / t.name
-        if not where.is_dir() or next(where.glob("*.yaml"), None) is None:
+        if not has_cassettes(cassette_dir, t.name):
             key = f" with {t.api_key_env} set" if t.api_key_env else ""
             raise InputError(
-                f"target {t.name!r} has no cassettes in {where}, and replay is the default "
-                f"mode: run it live (--mode live{key}) or record it (--mode record)"
+                f"target {t.name!r} has no cassettes in {cassette_dir / t.name}, and replay is "
+                f"the default mode: run it live (--mode live{key}) or record it (--mode record)"
             )
 
 

@@ -136,11 +136,9 @@ def summary_line(summary: ex.Summary) -> str:
     parts = [f"{counts[k]} {label}" for k, label in names if counts.get(k)]
     text = "rows: " + (", ".join(parts) or "none run")
     code = ex.exit_code(summary)
-    if not parts:
-        pass  # nothing to say about deviations of rows that did not run
-    elif code == 0:
+    if parts and code == 0:  # (no row ran: nothing to say about deviations)
         text += "; exit 0: every row that did not pass is a known deviation"
-    else:
+    elif parts:
         why = []
         if counts.get(ex.NEW) or counts.get(ex.NEW_INCONCLUSIVE) or counts.get(ex.ERROR):
             why.append("new deviations")

@@ -39,6 +39,14 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 KEY_ENV = "CONFORMANCE_FAKE_KEY"
 TARGET = "fake"
+# The README's main job: the targets whose cassettes are shipped, in its column order.
+SHIPPED_TARGETS = [
+    "llamacpp",
+    "llamacpp-tools",
+    "litellm",
+    "claude-code-router",
+    "claude-code-proxy",
+]
 # Test settings on top of cases/settings.yaml: no waiting between retries, short timeouts.
 TEST_SETTINGS: dict[str, Any] = {
     "limits": {
@@ -258,6 +266,11 @@ def repo_cases() -> tuple[dict[str, Any], dict[str, Any]]:
 
     loaded, profiles = cases.load_all(REPO / "cases", oracles.ORACLES)
     return {c.id: c for c in loaded}, profiles
+
+
+def all_case_ids() -> tuple[str, ...]:
+    """Every row of the repo's cases, sorted: for sweeps over the whole suite."""
+    return tuple(sorted(repo_cases()[0]))
 
 
 def settings_for_tests(extra: dict[str, Any] | None = None) -> Any:

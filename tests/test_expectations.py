@@ -15,6 +15,7 @@ import yaml
 from conformance import expectations as ex
 from conformance.expectations import write as exw
 from conformance.yamlfile import InputError
+from conftest import SHIPPED_TARGETS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -294,7 +295,7 @@ def test_shipped_expectations_are_valid_and_name_real_cases() -> None:
         assert exp.entries, exp.path
 
 
-SHIPPED = ["llamacpp", "llamacpp-tools", "litellm", "claude-code-router", "claude-code-proxy"]
+SHIPPED = SHIPPED_TARGETS
 
 
 @pytest.mark.parametrize("target", SHIPPED)

@@ -22,7 +22,7 @@ from hostileserver import LEAKS, TRANSPORT, HostileAnthropic
 
 from conformance import runner
 from conformance.secrets import MIN_FRAGMENT, scrub_body, scrub_text
-from conftest import FAKE_KEY, TARGET, Harness, write_cases_dir
+from conftest import FAKE_KEY, TARGET, Harness, all_case_ids, write_cases_dir
 
 # A key with no word in it that the suite's own text could contain.
 HOSTILE_KEY = "sk-hostile-7f3a9c2e1b5d8046q"
@@ -97,9 +97,7 @@ def test_a_leaking_endpoint_leaves_no_key_fragment_and_the_same_verdicts(behavio
     """Every row of the suite: what is kept of an answer that quotes the key (split over
     deltas, in long text, the reason phrase, a header name, JSON-escaped) holds no fragment
     of it, and the verdicts are those of the same server that does not quote it."""
-    from conftest import repo_cases
-
-    ids = tuple(sorted(repo_cases()[0]))
+    ids = all_case_ids()
     with FakeAnthropic() as plain:
         expected = {cid: r.observed for cid, r in observe(plain, ids).items()}
     with HostileAnthropic(behaviour) as server:
@@ -155,9 +153,7 @@ def test_no_row_of_the_whole_suite_gives_a_verdict_from_a_transport_failure(
     where no Messages request gets a usable answer, every row that sent one is an error with
     its cause (never a verdict, never an internal error), nothing is bisected past one
     trial, the run stays small and quick, and no cassette holds a fragment of the key."""
-    from conftest import repo_cases
-
-    ids = tuple(sorted(repo_cases()[0]))
+    ids = all_case_ids()
     extra = {"mode": "record", "cassette_dir": tmp_path} if mode == "record" else {}
     with HostileAnthropic(behaviour) as server:
         h = Harness(server)
@@ -260,9 +256,7 @@ def test_a_one_character_key_gives_the_same_verdicts_on_every_deviation(deviatio
     """Every deviation of the fake server, every row of the suite: the key "x" (which a
     substring replacement would find in "code execution") gives each row the verdict and
     outcome the long key gives."""
-    from conftest import repo_cases
-
-    ids = tuple(sorted(repo_cases()[0]))
+    ids = all_case_ids()
     verdicts = {}
     for key in (FAKE_KEY, "x"):
         with FakeAnthropic(key=key, deviations={deviation}) as server:

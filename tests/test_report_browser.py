@@ -36,9 +36,10 @@ import pytest
 from reportdocs import TARGETS, make_doc, record
 
 from conformance.report import cell_id, write_report
+from conftest import SHIPPED_TARGETS
 
 pytestmark = pytest.mark.browser
-SHIPPED = ["llamacpp", "llamacpp-tools", "litellm", "claude-code-router", "claude-code-proxy"]
+SHIPPED = SHIPPED_TARGETS
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")

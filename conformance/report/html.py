@@ -22,6 +22,7 @@ from typing import Any
 
 from conformance.report.loading import fmt_time
 from conformance.report.model import (
+    EXPECT_TITLES,
     OUTCOMES,
     SYMBOLS,
     Row,
@@ -84,13 +85,6 @@ def _mark(record: dict[str, Any]) -> str:
     return (
         f' <span class="xp xp-{e(mark.lower())}" title="{e(EXPECT_TITLES[mark])}">{e(mark)}</span>'
     )
-
-
-EXPECT_TITLES = {
-    "known": "a known deviation, listed in the target's expectations file",
-    "NEW": "a deviation the target's expectations file does not list",
-    "stale": "listed in the expectations file, no longer observed as listed",
-}
 
 
 def cell(target: TargetView, row: Row) -> str:

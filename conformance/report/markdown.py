@@ -13,6 +13,8 @@ from typing import Any
 from conformance.expectations import shorten
 from conformance.report.loading import state
 from conformance.report.model import (
+    EXPECT_TITLES,
+    FRESH_MARKS,
     ICONS,
     OUTCOMES,
     Row,
@@ -31,9 +33,10 @@ _MD_SPECIAL = re.compile(r"([\\`*\[\]|])")
 LEGEND = (
     "Legend: ✅ pass (observed as declared) · ❌ fail (declared value in parentheses) · "
     "❔ inconclusive (nothing to compare, or the probe could not decide) · "
-    "⚠️ error (the endpoint failed) · — not run · _known_ = a deviation listed in the "
-    "target's expectations file · **NEW** = one it does not list · **stale** = listed, no "
-    "longer observed"
+    "⚠️ error (the endpoint failed) · — not run · "
+    + " · ".join(
+        f"{'_known_' if m == 'known' else f'**{m}**'} = {t}" for m, t in EXPECT_TITLES.items()
+    )
 )
 
 
@@ -145,7 +148,7 @@ def _reasons(rows: list[Row], targets: list[TargetView], only_new: bool = False)
             note = ((rec or {}).get("declared") or {}).get("note")
             if rec is None or (rec["outcome"] == "pass" and not note):
                 continue
-            fresh = expect_mark(rec) in ("NEW", "stale")  # a reviewer must read these
+            fresh = expect_mark(rec) in FRESH_MARKS
             if only_new and not fresh:
                 continue
             if rec["outcome"] not in ("fail", "error") and not note and not fresh:

@@ -44,7 +44,6 @@ SOURCE_LABEL = {
 }
 DECLARED_ONLY = "declared only (not run)"
 SECRET_KEYS = REPORT_SECRET_KEYS  # the one list (conformance.secrets), and two more names
-# Response headers that name a server, and how to say which one it is.
 
 
 @dataclass
@@ -229,6 +228,15 @@ EXPECT_MARKS = {
     "error": "NEW",
     "stale": "stale",
 }
+
+
+# What each mark means, for the page's tooltips and both writers' legends.
+EXPECT_TITLES = {
+    "known": "a known deviation, listed in the target's expectations file",
+    "NEW": "a deviation the target's expectations file does not list",
+    "stale": "listed in the expectations file, no longer observed as listed",
+}
+FRESH_MARKS = ("NEW", "stale")  # what a reviewer must read
 
 
 def expect_mark(record: dict[str, Any]) -> str | None:
