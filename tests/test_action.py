@@ -308,7 +308,7 @@ def run_action(workspace: Path, inputs: dict[str, str], env: dict[str, str] | No
             env=step_env,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=900,  # a step may pip-install the suite (install: true) on a busy machine
         )
         entry.update(rc=proc.returncode, stdout=proc.stdout, stderr=proc.stderr)
         if "id" in step:
