@@ -120,6 +120,10 @@ DEVIATIONS = FAULTS | frozenset(
         "ignore_disable_parallel_tool_use",  # parallel calls even when disabled
         "string_tool_input",  # tool_use.input as a JSON string
         "drop_tool_description",  # tool descriptions never reach the model
+        "drop_tools",  # tools never reach the model: no tool is rendered, none is ever called
+        "drop_tool_choice",  # tool_choice is dropped: every request is answered as auto
+        "named_as_any",  # {type: tool, name} answered as any: the tool the prompt asks for
+        "none_call_as_text",  # under none the call is written as text markup, not tool_use
         "ignore_temperature",  # temperature has no effect
         "ignore_top_k",  # top_k has no effect
         "drop_images",  # image blocks silently dropped
@@ -438,7 +442,8 @@ class FakeAnthropic:
 
     def render(self, body: dict[str, Any]) -> list[Segment]:
         """Everything the model sees, in Anthropic's cache order: tools, system, messages."""
-        out = [self.render_tool(t) for t in body.get("tools") or []]
+        tools = [] if "drop_tools" in self.deviations else body.get("tools") or []
+        out = [self.render_tool(t) for t in tools]
         if "drop_system" not in self.deviations:
             out.extend(render_system(body.get("system")))
         for msg in body.get("messages") or []:
@@ -517,6 +522,8 @@ class FakeAnthropic:
             if calls and body.get("tool_choice", {}).get("type") in ("any", "tool")
             else (self.answer(body, user_text, number))
         )
+        if "none_call_as_text" in self.deviations:
+            text = self.call_as_text(body, user_text) or text
         text, stop_reason, stop_sequence = self.apply_stop_sequences(body, text)
         if text:
             room = budget - used
@@ -557,6 +564,16 @@ class FakeAnthropic:
             "stop_sequence": stop_sequence,
             "usage": usage,
         }
+
+    def call_as_text(self, body: dict[str, Any], user_text: str) -> str | None:
+        """Under tool_choice none, the call a template-driven model writes when the endpoint
+        only stops parsing calls (llama-server's OpenAI route does this)."""
+        if (body.get("tool_choice") or {}).get("type") != "none":
+            return None
+        for tool in body.get("tools") or []:
+            if mentioned(tool.get("name", ""), user_text):
+                return f'<|tool_call>call:{tool["name"]}{{city:<|"|>Paris<|"|>}}<tool_call|>'
+        return None
 
     def answer(self, body: dict[str, Any], user_text: str, number: int) -> str:
         """The text a tiny but obedient model would write."""
@@ -604,10 +621,14 @@ class FakeAnthropic:
     ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """Which tools to call with what input: forced choice first, else what the prompt asks."""
         tools = [t for t in body.get("tools") or [] if "input_schema" in t]
-        if not tools:
+        if not tools or "drop_tools" in self.deviations:
             return []
         choice = body.get("tool_choice") or {"type": "auto"}
+        if "drop_tool_choice" in self.deviations:
+            choice = {"type": "auto"}
         kind = choice["type"]
+        if kind == "tool" and "named_as_any" in self.deviations:
+            kind = "any"
         if kind == "none" and "ignore_tool_choice_none" in self.deviations:
             kind = "auto"
         if kind == "none" or (kind in ("any", "tool") and "forced_tool_as_text" in self.deviations):

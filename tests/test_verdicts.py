@@ -211,6 +211,37 @@ FLIPS: dict[str, dict[str, str]] = {
         "tool_choice.tool.disable_parallel_tool_use": "inconclusive",
     },
     "ignore_tool_choice_none": {"tool_choice.none": "ignored"},
+    # the call written as text markup under none is a call all the same
+    "none_call_as_text": {"tool_choice.none": "ignored"},
+    # no tool reaches the model: nothing is ever called, even where a call is forced
+    "drop_tools": {
+        "claude_code.tool_input.stream": "inconclusive",
+        "claude_code.tool_input.parallel_stream": "inconclusive",
+        "tool_choice.tool": "ignored",
+        "tool_choice.any": "ignored",
+        "tool_choice.auto": "inconclusive",  # no call for either arm: says nothing of auto
+        "tools.name": "ignored",
+        "tools.input_schema": "ignored",
+        "tools.description": "ignored",
+        "tools.cache_control": "ignored",
+        "tool_choice.none": "inconclusive",
+        "tool_choice.any.disable_parallel_tool_use": "inconclusive",
+        "tool_choice.tool.disable_parallel_tool_use": "inconclusive",
+        "tool_choice.auto.disable_parallel_tool_use": "inconclusive",
+    },
+    # every request answered as auto: forced and named choices, none and the parallel flag
+    # do nothing (tools.input_schema's prompt asks for its only tool, so auto calls it too)
+    "drop_tool_choice": {
+        "tool_choice.any": "ignored",
+        "tool_choice.tool": "ignored",
+        "tool_choice.none": "ignored",
+        "tools.name": "ignored",
+        "tool_choice.any.disable_parallel_tool_use": "ignored",
+        "tool_choice.auto.disable_parallel_tool_use": "ignored",
+        "tool_choice.tool.disable_parallel_tool_use": "ignored",
+    },
+    # named choice answered as any: the other tool, the one the prompt asks for, is called
+    "named_as_any": {"tool_choice.tool": "ignored"},
     "ignore_disable_parallel_tool_use": {
         "tool_choice.auto.disable_parallel_tool_use": "ignored",
         "tool_choice.any.disable_parallel_tool_use": "ignored",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,6 +10,35 @@ from typing import Any
 from conformance.oracles.base import POSITIVE, failure, oracle, tool_uses
 from conformance.probe import Probe
 from conformance.vocabulary import Observation, Observed
+
+# Tool-call syntaxes that chat templates use (Gemma4, Hermes/Qwen, Cohere, Mistral, Llama 3,
+# Qwen3-Coder): when one of them comes back inside a text block, the model made a call that the
+# endpoint passed off as text instead of refusing or parsing it.
+_MARKUP = re.compile(
+    r"<\|tool_call>|<tool_call>|<\|START_ACTION\|>|\[TOOL_CALLS\]|<\|python_tag\|>|<function="
+)
+
+
+def call_markup(text: str, names: list[str]) -> str | None:
+    """The first tool-call markup in ``text``: a known call syntax, or an offered tool's name
+    written as a call (``get_weather{``, ``get_weather(``, ``"name": "get_weather"``)."""
+    found = _MARKUP.search(text)
+    for name in names:
+        pattern = rf"\b{re.escape(name)}\s*[({{]|\"name\"\s*:\s*\"{re.escape(name)}\""
+        hit = re.search(pattern, text)
+        if hit and (found is None or hit.start() < found.start()):
+            found = hit
+    if found is None:
+        return None
+    return text[max(0, found.start() - 10) : found.end() + 40]
+
+
+def _text_of(ex: Any) -> str:
+    msg = ex.message() if ex.ok else None
+    blocks = (msg or {}).get("content") or []
+    return "".join(
+        b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text"
+    )
 
 
 def _validate_input(tool: dict[str, Any] | None, block: dict[str, Any]) -> str | None:
@@ -51,6 +81,7 @@ def tool_use(p: Probe, case: Any) -> Observation:
         if bad:
             return bad
         t.add(trial, body, tool_uses(ex), p.resolve(case.params.get("tool"), trial))
+        t.mark(trial, body, _text_of(ex))
     if case.control is not None:
         for trial in range(t.n):
             ex = p.send(f"control {trial + 1}", p.body(case.probe, case.control, trial=trial))
@@ -59,7 +90,9 @@ def tool_use(p: Probe, case: Any) -> Observation:
                     Observed.ERROR, f"the control (trial {trial + 1}): no answer"
                 )
             t.control.append(len(tool_uses(ex)) if ex.ok else -1)
+            t.control_names.append([b.get("name") for b in tool_uses(ex)])
         t.evidence["control_tool_uses"] = t.control
+        t.evidence["control_names"] = t.control_names
     return EXPECTATIONS[case.params["expect"]](p, case, t)
 
 
@@ -74,12 +107,24 @@ class Trials:
     names: list[Any] = field(default_factory=list)
     right: int = 0
     control: list[int] = field(default_factory=list)
+    control_names: list[list[Any]] = field(default_factory=list)
+    markup: list[str] = field(default_factory=list)  # "trial N: <snippet>" of calls as text
     evidence: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.evidence.update(
-            tool_uses_per_trial=self.counts, names=self.names, input_problems=self.problems
+            tool_uses_per_trial=self.counts,
+            names=self.names,
+            input_problems=self.problems,
+            call_markup_in_text=self.markup,
         )
+
+    def mark(self, trial: int, body: dict[str, Any], text: str) -> None:
+        """Record a call written as text (a template's call syntax the endpoint did not parse)."""
+        names = [t.get("name") for t in body.get("tools", []) if isinstance(t, dict)]
+        snippet = call_markup(text, [n for n in names if isinstance(n, str) and n])
+        if snippet is not None:
+            self.markup.append(f"trial {trial + 1}: {snippet!r}")
 
     def add(self, trial: int, body: dict[str, Any], uses: list[dict[str, Any]], want: Any) -> None:
         self.counts.append(len(uses))
@@ -114,8 +159,11 @@ def expectation(name: str) -> Callable[[Judge], Judge]:
 
 @expectation("named")
 def _named(p: Probe, case: Any, t: Trials) -> Observation:
+    """The named tool in every trial. Another tool called instead is the tell of a choice whose
+    name was dropped (turned into ``any``): the probe offers a second tool the prompt invites."""
     want = p.resolve(case.params["tool"])
     summary, evidence, n = f"{want} called in {t.right}/{t.n}", t.evidence, t.n
+    others = sorted({str(x) for x in t.names if x != want})
     if t.right == n and t.problems and case.params.get("check_input"):
         return Observation(
             Observed.IGNORED,
@@ -126,17 +174,25 @@ def _named(p: Probe, case: Any, t: Trials) -> Observation:
         return Observation(Observed.HONORED, f"{summary}, input schema-valid", evidence)
     if t.right == n:
         return Observation(Observed.HONORED, f"{summary}; but {t.problems or t.counts}", evidence)
+    if t.right == 0 and others and t.called == n:
+        return Observation(
+            Observed.IGNORED,
+            f"{summary}; another tool ({', '.join(others)}) called in {t.called}/{n}: "
+            "the name was not enforced, only that some tool be called",
+            evidence,
+        )
     if t.right == 0:
         return Observation(
             Observed.IGNORED, f"{summary} (names: {t.names or 'no tool call'})", evidence
         )
-    return Observation(Observed.INCONCLUSIVE, summary, evidence)
+    return Observation(Observed.INCONCLUSIVE, f"{summary} (names: {t.names})", evidence)
 
 
 @expectation("any")
 def _any(p: Probe, case: Any, t: Trials) -> Observation:
+    valid = "input schema-valid" if not t.problems else f"but {t.problems[0]}"
     if t.called == t.n:
-        return Observation(Observed.HONORED, t.summary, t.evidence)
+        return Observation(Observed.HONORED, f"{t.summary}, {valid}", t.evidence)
     return Observation(
         Observed.IGNORED if t.called == 0 else Observed.INCONCLUSIVE, t.summary, t.evidence
     )
@@ -144,29 +200,55 @@ def _any(p: Probe, case: Any, t: Trials) -> Observation:
 
 @expectation("auto")
 def _auto(p: Probe, case: Any, t: Trials) -> Observation:
-    if t.called:
-        return Observation(Observed.HONORED, t.summary, t.evidence)
+    """auto lets the model choose: a call for a prompt that needs the tool (the probe) and
+    prose for one that does not (the control, same tools). A call for both is auto acting as
+    any; no call for either says nothing about auto (the model may just be weak)."""
+    n, prose = t.n, [c for c in t.control if c == 0]
+    if not t.control:  # a case without its prose arm can only show a call is possible
+        if t.called:
+            return Observation(Observed.HONORED, t.summary, t.evidence)
+        return Observation(
+            Observed.INCONCLUSIVE, f"{t.summary}: the model chose not to call a tool", t.evidence
+        )
+    arms = f"called for the prompt that needs it in {t.called}/{n}, for prose in " + (
+        f"{sum(1 for c in t.control if c > 0)}/{len(t.control)}"
+    )
+    if -1 in t.control:
+        return Observation(Observed.INCONCLUSIVE, f"{arms}; the prose arm was refused", t.evidence)
+    if t.called == n and len(prose) == len(t.control):
+        return Observation(Observed.HONORED, f"{arms}: the model chose", t.evidence)
+    if t.called == n and not prose:
+        return Observation(
+            Observed.IGNORED, f"{arms}: a call was forced even where none was needed", t.evidence
+        )
     return Observation(
-        Observed.INCONCLUSIVE, f"{t.summary}: the model chose not to call a tool", t.evidence
+        Observed.INCONCLUSIVE, f"{arms}: the model's choices do not decide auto", t.evidence
     )
 
 
 @expectation("none")
 def _none(p: Probe, case: Any, t: Trials) -> Observation:
+    """No call in any trial, neither a tool_use block nor a call written out as text (a
+    template's call syntax the endpoint stopped parsing but still let the model write)."""
     if not any(c > 0 for c in t.control):
         return Observation(
             Observed.INCONCLUSIVE,
             f"{t.summary}; the control never called a tool either",
             t.evidence,
         )
-    if t.called == 0:
+    controlled = f"control called in {sum(1 for c in t.control if c > 0)}/{len(t.control)}"
+    if t.called:
+        return Observation(Observed.IGNORED, f"{t.summary}; {controlled}", t.evidence)
+    if t.markup:
         return Observation(
-            Observed.HONORED,
-            f"no tool call in {t.n}/{t.n}; control called in "
-            f"{sum(1 for c in t.control if c > 0)}/{t.n}",
+            Observed.IGNORED,
+            f"no tool_use block, but the call came back as text in {len(t.markup)}/{t.n}"
+            f" ({t.markup[0]}); {controlled}",
             t.evidence,
         )
-    return Observation(Observed.IGNORED, t.summary, t.evidence)
+    return Observation(
+        Observed.HONORED, f"no tool call in {t.n}/{t.n}, none as text; {controlled}", t.evidence
+    )
 
 
 @expectation("single")
