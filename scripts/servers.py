@@ -175,7 +175,7 @@ def llamacpp_tools_command(port: int, _upstream: str) -> tuple[list[str], dict[s
     # (scripts/templates/README.md says how and what was measured).
     # --dry-multiplier: the DRY repetition sampler; without it SmolLM2 often loops inside the
     # call's JSON until max_tokens (streamed forced calls complete 3-4 times in 10, with it 10).
-    cmd = [*llamacpp_args(port, TEMPLATES / "smollm2-tools.jinja"), "--dry-multiplier", "0.8"]
+    cmd = [*llamacpp_args(port, TEMPLATES / "smollm2-tools.jinja")]
     return cmd, dict(os.environ)
 
 

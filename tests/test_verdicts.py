@@ -205,8 +205,8 @@ FLIPS: dict[str, dict[str, str]] = {
         "tool_choice.any": "ignored",
         "tools.name": "ignored",
         "tools.input_schema": "ignored",
-        # their control arms force a call, so nothing can be concluded
-        "tool_choice.none": "inconclusive",
+        # their control arms force a call, so nothing can be concluded (none's control is
+        # auto, which still calls)
         "tool_choice.any.disable_parallel_tool_use": "inconclusive",
         "tool_choice.tool.disable_parallel_tool_use": "inconclusive",
     },

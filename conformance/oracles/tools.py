@@ -21,10 +21,12 @@ _MARKUP = re.compile(
 
 def call_markup(text: str, names: list[str]) -> str | None:
     """The first tool-call markup in ``text``: a known call syntax, or an offered tool's name
-    written as a call (``get_weather{``, ``get_weather(``, ``"name": "get_weather"``)."""
+    written as a call (``get_weather{``, ``get_weather(``, ``"name": "get_weather"``, and
+    claude-code-proxy's flattened ``Tool: get_weather`` / ``Arguments: {...}``)."""
     found = _MARKUP.search(text)
     for name in names:
-        pattern = rf"\b{re.escape(name)}\s*[({{]|\"name\"\s*:\s*\"{re.escape(name)}\""
+        n = re.escape(name)
+        pattern = rf"\b{n}\s*[({{]|\"name\"\s*:\s*\"{n}\"|\bTool:\s*{n}\b"
         hit = re.search(pattern, text)
         if hit and (found is None or hit.start() < found.start()):
             found = hit
@@ -98,8 +100,8 @@ def tool_use(p: Probe, case: Any) -> Observation:
 
 @dataclass
 class Trials:
-    """What N trials of a tool row saw (``right``: calls of params.tool, whose {{K}} resolves
-    per trial like the body's)."""
+    """What N trials of a tool row saw (``right``: trials that called params.tool and no other
+    tool; its {{K}} resolves per trial like the body's)."""
 
     n: int
     counts: list[int] = field(default_factory=list)
@@ -129,9 +131,11 @@ class Trials:
     def add(self, trial: int, body: dict[str, Any], uses: list[dict[str, Any]], want: Any) -> None:
         self.counts.append(len(uses))
         tools = {t.get("name"): t for t in body.get("tools", []) if isinstance(t, dict)}
+        # a trial is right when it called the wanted tool and nothing else: a second call
+        # of another tool in the same answer is not a named choice honored
+        self.right += bool(uses) and all(block.get("name") == want for block in uses)
         for block in uses:
             self.names.append(block.get("name"))
-            self.right += block.get("name") == want
             problem = _validate_input(tools.get(block.get("name")), block)
             if problem:
                 self.problems.append(f"trial {trial + 1}: {problem}")
@@ -142,7 +146,15 @@ class Trials:
 
     @property
     def summary(self) -> str:
-        return f"tool called in {self.called}/{self.n}"
+        return f"tool called in {self.called}/{self.n}{self.as_text}"
+
+    @property
+    def as_text(self) -> str:
+        """A note on calls that came back as text instead of tool_use blocks, if any did."""
+        if not self.markup:
+            return ""
+        count = f"{len(self.markup)}/{self.n}"
+        return f"; a call came back as text, not tool_use, in {count} ({self.markup[0]})"
 
 
 Judge = Callable[[Probe, Any, Trials], Observation]
@@ -183,7 +195,9 @@ def _named(p: Probe, case: Any, t: Trials) -> Observation:
         )
     if t.right == 0:
         return Observation(
-            Observed.IGNORED, f"{summary} (names: {t.names or 'no tool call'})", evidence
+            Observed.IGNORED,
+            f"{summary} (names: {t.names or 'no tool call'}){t.as_text}",
+            evidence,
         )
     return Observation(Observed.INCONCLUSIVE, f"{summary} (names: {t.names})", evidence)
 
@@ -220,6 +234,12 @@ def _auto(p: Probe, case: Any, t: Trials) -> Observation:
     if t.called == n and not prose:
         return Observation(
             Observed.IGNORED, f"{arms}: a call was forced even where none was needed", t.evidence
+        )
+    if t.called == 0 and len(t.markup) == n:
+        return Observation(
+            Observed.IGNORED,
+            f"{arms}{t.as_text}: the client gets no call to run",
+            t.evidence,
         )
     return Observation(
         Observed.INCONCLUSIVE, f"{arms}: the model's choices do not decide auto", t.evidence
