@@ -2,6 +2,7 @@
 
     python benchmarks/run.py                 # replay vs its floor, cost per run (~30-40 s)
     python benchmarks/run.py --live          # also live against the local llama-server
+    python benchmarks/run.py --live-tools    # also the tool rows live, every local target
     python benchmarks/run.py --reps 5 --json bench.json
 
 * replay: wall time of the whole suite served from the shipped cassettes, end to end
@@ -16,6 +17,10 @@
   ``pytest --target`` process runs, since timing a loaded machine measures the load.
 * cost: requests, input and output tokens per target for one full run, from results.json
   (the live runs' where there are any, else the replay run's, i.e. the recorded run's).
+* tool rows (``tool_choice.*``, ``tools.*``, ``claude_code.tool_input.*``), per column: rows,
+  requests and tokens from the replay (what the recording spent), and with ``--live-tools``
+  one live run of just those rows against every local target that is up (``-n 2``): its
+  wall time and each column's summed row time.
 
 Figures only: there are no timing assertions and the exit code is always 0 (it runs in CI).
 """
@@ -47,6 +52,14 @@ LIVE_TARGET = "llamacpp"
 LIVE_URL = "http://127.0.0.1:8088"
 LIVE_KEY_ENV = "LLAMACPP_API_KEY"
 LIVE_KEY_DEFAULT = "sk-local-llamacpp"  # the local server's documented, fake key
+# Where scripts/servers.py serves each local target (the target files say the same).
+LOCAL_URLS = {
+    "llamacpp": "http://127.0.0.1:8088",
+    "llamacpp-tools": "http://127.0.0.1:8089",
+    "litellm": "http://127.0.0.1:4000",
+    "claude-code-router": "http://127.0.0.1:3456",
+    "claude-code-proxy": "http://127.0.0.1:8082",
+}
 # The local targets scripts/servers.py starts, with their documented fake keys.
 LOCAL_KEYS = {
     "llamacpp": ("LLAMACPP_API_KEY", "sk-local-llamacpp"),
@@ -225,6 +238,18 @@ def server_up(url: str) -> str | None:
         return f"not reachable ({getattr(exc, 'reason', exc)})"
 
 
+def answers(url: str) -> bool:
+    """Whether anything HTTP listens at ``url`` (any status: the translators' health paths and
+    auth differ, and the run itself reports a server that answers badly)."""
+    try:
+        with urllib.request.urlopen(url, timeout=3):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def chain(doc: dict[str, Any] | None) -> dict[str, Any]:
     records = (doc or {}).get("results") or []
     if not records:
@@ -298,6 +323,72 @@ def top_output(doc: dict[str, Any] | None, target: str, n: int = 5) -> list[dict
     records = [r for r in (doc or {}).get("results") or [] if r["target"] == target]
     records.sort(key=lambda r: -r.get("output_tokens", 0))
     return records[:n]
+
+
+TOOL_ROWS = ("tool_choice.", "tools.", "claude_code.tool_input.")
+TOOL_SELECT = "tool_choice or tools. or tool_input"  # -k: the same rows
+
+
+def tool_cost(doc: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Per target, the tool rows only: rows, requests, tokens, summed row seconds, and how
+    many of them reached a verdict (not inconclusive, not error)."""
+    per: dict[str, dict[str, Any]] = {}
+    for r in (doc or {}).get("results") or []:
+        if not r["id"].startswith(TOOL_ROWS):
+            continue
+        t = per.setdefault(
+            r["target"],
+            {"target": r["target"], "rows": 0, "decided": 0, "requests": 0, "in": 0, "out": 0,
+             "row_s": 0.0},
+        )  # fmt: skip
+        t["rows"] += 1
+        t["decided"] += r.get("observed") not in ("inconclusive", "error", "accepted")
+        t["requests"] += r.get("requests", 0)
+        t["in"] += r.get("input_tokens", 0)
+        t["out"] += r.get("output_tokens", 0)
+        t["row_s"] += r.get("duration_ms", 0) / 1000
+    return [per[k] for k in sorted(per)]
+
+
+def bench_live_tools(scratch: Path, timeout: float) -> dict[str, Any]:
+    """The tool rows live against each local target that answers (``-n 2``)."""
+    up = [name for name in LOCAL_KEYS if answers(LOCAL_URLS[name])]
+    if not up:
+        return {"skipped": "no local server is up (python scripts/servers.py start NAME)"}
+    every = child_env({var: os.environ.get(var) or key for var, key in LOCAL_KEYS.values()})
+    run = live_run(
+        "tools", scratch, timeout, every, "--target", ",".join(up), "-n", "2", "-k", TOOL_SELECT
+    )
+    return {"targets": up, **run}
+
+
+def print_tool_cost(info: dict[str, Any]) -> None:
+    rows = []
+    for c in tool_cost(info["replay"]["doc"]):
+        rows.append([c["target"], c["rows"], f"{c['decided']}/{c['rows']}", c["requests"],
+                     c["in"], c["out"]])  # fmt: skip
+    print()
+    print("Tool rows per column, as recorded (replay of the shipped cassettes)")
+    print(table(["target", "rows", "decided", "requests", "input tok", "output tok"], rows))
+    live = info.get("live_tools")
+    if live is None:
+        print("  live time: not measured (pass --live-tools)")
+        return
+    if "skipped" in live:
+        print(f"  live: skipped — {live['skipped']}")
+        return
+    rows = []
+    for c in tool_cost(live["doc"]):
+        rows.append([c["target"], c["rows"], f"{c['decided']}/{c['rows']}", c["requests"],
+                     c["in"], c["out"], fmt_s(c["row_s"])])  # fmt: skip
+    print(
+        f"Tool rows live, {len(live['targets'])} targets in one run (-n 2): "
+        f"{fmt_s(live['wall_s'])} s wall, exit {live['exit_code']}"
+    )
+    print(
+        table(["target", "rows", "decided", "requests", "input tok", "output tok", "row s"], rows)
+    )
+    print("  row s = the column's rows' durations added up (two rows run at once)")
 
 
 # --- printing -----------------------------------------------------------------------------
@@ -412,6 +503,8 @@ def report(args: argparse.Namespace, info: dict[str, Any]) -> None:
         shown = ", ".join(f"{r['id']} {r.get('output_tokens', 0)}" for r in heavy)
         print(f"  most output tokens ({LIVE_TARGET}): {shown}")
 
+    print_tool_cost(info)
+
     print()
     print("Targets (issue #8; information, not assertions)")
     rows = []
@@ -465,6 +558,8 @@ def write_json(path: Path, info: dict[str, Any]) -> None:
     out["replay"].pop("doc", None)
     for kind in ("sequential", "parallel", "all_local"):
         (out.get("live") or {}).get(kind, {}).pop("doc", None)
+    (out.get("live_tools") or {}).pop("doc", None)
+    out["tool_cost"] = tool_cost(info["replay"]["doc"])
     out["cost"] = cost(docs["live_sequential"] or docs["replay"])
     out["records"] = {
         name: [
@@ -495,6 +590,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--live-url", default=LIVE_URL, metavar="URL", help=f"llama-server ({LIVE_URL})"
     )
+    parser.add_argument(
+        "--live-tools", action="store_true", help="also the tool rows live on every local target"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     args.reps = max(args.reps, 1)
@@ -517,6 +615,11 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"note: still {len(busy)} other run(s) going; live timings are skewed")
                 info["live"] = bench_live(scratch, args.live_timeout, args.live_url)
                 info["machine"]["load_1min_after_live"] = machine()["load_1min"]
+        if args.live_tools:
+            busy = wait_quiet(args.wait_quiet)
+            if busy:
+                print(f"note: still {len(busy)} other run(s) going; live timings are skewed")
+            info["live_tools"] = bench_live_tools(scratch, args.live_timeout)
         report(args, info)
         if args.json:
             write_json(Path(args.json), info)
