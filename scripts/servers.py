@@ -172,9 +172,8 @@ def llamacpp_command(port: int, _upstream: str) -> tuple[list[str], dict[str, st
 def llamacpp_tools_command(port: int, _upstream: str) -> tuple[list[str], dict[str, str]]:
     # The same model behind a chat template of our own that renders tools and tool calls in a
     # format llama.cpp recognises, so it can constrain forced tool calls with a grammar
-    # (scripts/templates/README.md says how and what was measured).
-    # --dry-multiplier: the DRY repetition sampler; without it SmolLM2 often loops inside the
-    # call's JSON until max_tokens (streamed forced calls complete 3-4 times in 10, with it 10).
+    # (scripts/templates/README.md says how and what was measured). No DRY repetition
+    # sampler: it penalises copying the template's call example, which is what makes the calls.
     cmd = [*llamacpp_args(port, TEMPLATES / "smollm2-tools.jinja")]
     return cmd, dict(os.environ)
 

@@ -516,3 +516,46 @@ def test_leak_pattern_finds_traces_and_paths_not_prose() -> None:
     clean = ["Internal server error", "upstream returned 500: model overloaded", "a/b/c path"]
     assert all(LEAKS.search(t) for t in leaky)
     assert not any(LEAKS.search(t) for t in clean)
+
+
+@pytest.mark.deviations("named_as_any")
+def test_the_named_row_tells_another_tool_from_the_named_one(harness: Any) -> None:
+    """A named choice answered with some tool (the one the prompt asks for) is not honored,
+    and the message names the tool that was called instead."""
+    result = harness.run("tool_choice.tool")
+    assert result.observed == "ignored", result.message
+    assert "get_time called in 0/2" in result.message
+    assert "another tool (get_weather) called in 2/2" in result.message
+    assert result.evidence["names"] == ["get_weather", "get_weather"]
+
+
+def test_the_named_row_passes_when_the_named_tool_is_called(harness: Any) -> None:
+    result = harness.run("tool_choice.tool")
+    assert result.observed == "honored", result.message
+    assert result.evidence["names"] == ["get_time", "get_time"]
+
+
+@pytest.mark.deviations("none_call_as_text")
+def test_a_call_written_as_text_under_none_is_not_honored(harness: Any) -> None:
+    result = harness.run("tool_choice.none")
+    assert result.observed == "ignored", result.message
+    assert "the call came back as text in 2/2" in result.message
+    assert result.evidence["tool_uses_per_trial"] == [0, 0]
+    assert len(result.evidence["call_markup_in_text"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ('<|tool_call>call:get_weather{city:<|"|>Paris<|"|>}<tool_call|>', True),
+        ('{"name": "get_weather", "arguments": {"city": "Paris"}}', True),
+        ("Tool usage:\nTool: get_weather\nArguments: {}", True),  # claude-code-proxy
+        ("get_weather(city='Paris')", True),
+        ("I cannot use the get_weather tool right now. It is sunny in Paris.", False),
+        ("Hello! How can I help?", False),
+    ],
+)
+def test_call_markup_is_told_from_prose(text: str, found: bool) -> None:
+    from conformance.oracles.tools import call_markup
+
+    assert (call_markup(text, ["get_weather"]) is not None) is found
