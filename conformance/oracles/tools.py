@@ -70,10 +70,11 @@ def _validate_input(tool: dict[str, Any] | None, block: dict[str, Any]) -> str |
 def tool_use(p: Probe, case: Any) -> Observation:
     """Tool behaviour over N trials, with forced choice wherever the row allows.
 
-    ``params.expect``: ``named`` (every trial calls ``params.tool`` with schema-valid input),
-    ``any`` (every trial calls some tool), ``none`` (no trial calls a tool, while the control
-    arm shows a tool call is reachable), ``auto`` (a tool call is possible at all),
-    ``single`` (at most one call per answer, while the control shows parallel calls).
+    ``params.expect`` picks the judge (one per value below); what each decides is described
+    once, in conformance/schemas/oracles.schema.json (rendered in docs/oracles.md). The
+    control arm, when the case has one, runs the same N trials with the case's ``control``
+    layered on the probe: a reachable call for ``none``, prose for ``auto``, parallel calls
+    for ``single``.
     """
     t = Trials(n=case.params.get("trials", p.settings.trials))
     for trial in range(t.n):
