@@ -32,7 +32,7 @@ def call_markup(text: str, names: list[str]) -> str | None:
             found = hit
     if found is None:
         return None
-    return text[max(0, found.start() - 10) : found.end() + 40]
+    return text[found.start() : found.end() + 40]
 
 
 def _text_of(ex: Any) -> str:
@@ -94,8 +94,12 @@ def tool_use(p: Probe, case: Any) -> Observation:
                 )
             t.control.append(len(tool_uses(ex)) if ex.ok else -1)
             t.control_names.append([b.get("name") for b in tool_uses(ex)])
+            t.mark(
+                trial, p.body(case.probe, case.control, trial=trial), _text_of(ex), t.control_markup
+            )
         t.evidence["control_tool_uses"] = t.control
         t.evidence["control_names"] = t.control_names
+        t.evidence["control_call_markup_in_text"] = t.control_markup
     return EXPECTATIONS[case.params["expect"]](p, case, t)
 
 
@@ -112,6 +116,7 @@ class Trials:
     control: list[int] = field(default_factory=list)
     control_names: list[list[Any]] = field(default_factory=list)
     markup: list[str] = field(default_factory=list)  # "trial N: <snippet>" of calls as text
+    control_markup: list[str] = field(default_factory=list)  # the same, in the control arm
     evidence: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -122,12 +127,20 @@ class Trials:
             call_markup_in_text=self.markup,
         )
 
-    def mark(self, trial: int, body: dict[str, Any], text: str) -> None:
-        """Record a call written as text (a template's call syntax the endpoint did not parse)."""
+    def mark(
+        self, trial: int, body: dict[str, Any], text: str, into: list[str] | None = None
+    ) -> None:
+        """Record a call written as text (a template's call syntax the endpoint did not parse,
+        or a translator's flattening of a call), in the probe's list or ``into``."""
         names = [t.get("name") for t in body.get("tools", []) if isinstance(t, dict)]
         snippet = call_markup(text, [n for n in names if isinstance(n, str) and n])
         if snippet is not None:
-            self.markup.append(f"trial {trial + 1}: {snippet!r}")
+            (self.markup if into is None else into).append(f"trial {trial + 1}: {snippet!r}")
+
+    def control_called(self) -> int:
+        """Control trials that called a tool, as a tool_use block or as text: either shows the
+        model calls when calls are allowed."""
+        return sum(1 for i, c in enumerate(self.control) if c > 0 or _in(self.control_markup, i))
 
     def add(self, trial: int, body: dict[str, Any], uses: list[dict[str, Any]], want: Any) -> None:
         self.counts.append(len(uses))
@@ -156,6 +169,11 @@ class Trials:
             return ""
         count = f"{len(self.markup)}/{self.n}"
         return f"; a call came back as text, not tool_use, in {count} ({self.markup[0]})"
+
+
+def _in(markup: list[str], trial: int) -> bool:
+    """Whether a ``trial N: ...`` entry of ``markup`` is for trial index ``trial``."""
+    return any(m.startswith(f"trial {trial + 1}:") for m in markup)
 
 
 Judge = Callable[[Probe, Any, Trials], Observation]
@@ -218,7 +236,8 @@ def _auto(p: Probe, case: Any, t: Trials) -> Observation:
     """auto lets the model choose: a call for a prompt that needs the tool (the probe) and
     prose for one that does not (the control, same tools). A call for both is auto acting as
     any; no call for either says nothing about auto (the model may just be weak)."""
-    n, prose = t.n, [c for c in t.control if c == 0]
+    n = t.n
+    prose = [c for i, c in enumerate(t.control) if c == 0 and not _in(t.control_markup, i)]
     if not t.control:  # a case without its prose arm can only show a call is possible
         if t.called:
             return Observation(Observed.HONORED, t.summary, t.evidence)
@@ -226,7 +245,7 @@ def _auto(p: Probe, case: Any, t: Trials) -> Observation:
             Observed.INCONCLUSIVE, f"{t.summary}: the model chose not to call a tool", t.evidence
         )
     arms = f"called for the prompt that needs it in {t.called}/{n}, for prose in " + (
-        f"{sum(1 for c in t.control if c > 0)}/{len(t.control)}"
+        f"{t.control_called()}/{len(t.control)}"
     )
     if -1 in t.control:
         return Observation(Observed.INCONCLUSIVE, f"{arms}; the prose arm was refused", t.evidence)
@@ -251,13 +270,15 @@ def _auto(p: Probe, case: Any, t: Trials) -> Observation:
 def _none(p: Probe, case: Any, t: Trials) -> Observation:
     """No call in any trial, neither a tool_use block nor a call written out as text (a
     template's call syntax the endpoint stopped parsing but still let the model write)."""
-    if not any(c > 0 for c in t.control):
+    if not t.control_called():
         return Observation(
             Observed.INCONCLUSIVE,
             f"{t.summary}; the control never called a tool either",
             t.evidence,
         )
-    controlled = f"control called in {sum(1 for c in t.control if c > 0)}/{len(t.control)}"
+    controlled = f"control called in {t.control_called()}/{len(t.control)}"
+    if t.control_markup:
+        controlled += " (as text where the endpoint flattens calls)"
     if t.called:
         return Observation(Observed.IGNORED, f"{t.summary}; {controlled}", t.evidence)
     if t.markup:
