@@ -222,3 +222,35 @@ def test_a_settings_row_that_errored_before_its_shape_was_read_is_still_a_settin
         "does not work: clients.claude_code.first_turn: claude-code first violated: error "
         "event (nor with settings: clients.claude_code.first_turn.with_all_three not accepted)"
     )
+
+
+def test_readiness_needs_tool_calls_too() -> None:
+    """Accepted requests are not enough: a tool row that fails (calls that come back as text)
+    makes the line 'does not work', and so does auto with no call when even a forced call
+    is never made; auto merely inconclusive leaves it undecided."""
+    ok = [rec(s, "pass") for s in SHAPES]
+    text = "called for the prompt that needs it in 0/2; a call came back as text"
+    failing = [*ok, {**rec("tool_choice.auto", "fail", text), "observed": "ignored"}]
+    line = claude_code_readiness(failing)
+    assert line is not None and line.startswith("does not work: tool calls: tool_choice.auto")
+    assert "(its requests: works as is)" in line
+
+    weak = {**rec("tool_choice.auto", "inconclusive", "called in 0/2"), "observed": "inconclusive"}
+    forced_ignored = {**rec("tool_choice.any", "fail", "called in 0/2"), "observed": "ignored"}
+    line = claude_code_readiness([*ok, weak, forced_ignored])
+    assert line is not None and line.startswith("does not work: tool calls: tool_choice.auto")
+    assert "even forced, tool_choice.any got no call" in line
+
+    forced_ok = {**rec("tool_choice.any", "pass"), "observed": "honored"}
+    line = claude_code_readiness([*ok, weak, forced_ok])
+    assert line == (
+        "not decided: tool calls (tool_choice.auto inconclusive; its requests: works as is)"
+    )
+    passing = [*ok, rec("tool_choice.auto", "pass"), rec("claude_code.tool_input.stream", "pass")]
+    assert claude_code_readiness(passing) == "works as is"
+
+
+def test_a_failing_tool_row_is_named_once() -> None:
+    stream = {**rec("claude_code.tool_input.stream", "fail", "1 violation"), "observed": "violated"}
+    line = claude_code_readiness([*(rec(s, "pass") for s in SHAPES), stream])
+    assert line is not None and line.count("claude_code.tool_input.stream") == 1

@@ -1,7 +1,7 @@
 """The Claude Code readiness line of a column: works as is, with settings, or not at all.
 
-Computed from the results alone (the client-shape rows and the rows that carry a
-``workaround``), so both writers show the same line.
+Computed from the results alone (the client-shape rows, the rows that carry a
+``workaround``, and the tool rows Claude Code lives on), so both writers show the same line.
 """
 
 from __future__ import annotations
@@ -9,6 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 CLAUDE_CODE_SHAPES = "clients.claude_code."
+# Claude Code's turns offer tools under auto and run the calls from the streamed input: an
+# endpoint whose requests are all accepted is still no use to it when these do not pass.
+TOOL_CALL_ROWS = ("tool_choice.auto", "claude_code.tool_input.stream")
+FORCED = "tool_choice.any"  # shows whether tools reach the model at all
 
 
 WITH_SETTINGS = ".with_"  # clients.claude_code.<turn>.with_<settings>: a shape with settings on
@@ -26,7 +30,46 @@ def _is_variant(record: dict[str, Any]) -> bool:
     return bool(_shape_settings(record)) or WITH_SETTINGS in record["id"]
 
 
+def tool_calls(records: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """What stops Claude Code's tool calls (``id: message``), and the tool rows that could
+    not tell (ids). A tool row that fails blocks; so does auto with no call at all when even
+    a forced call (``tool_choice.any``) is never made: tools do not reach the model."""
+    by_id = {r["id"]: r for r in records}
+    blocked: list[str] = []
+    unsure: list[str] = []
+    forced = by_id.get(FORCED)
+    never = forced is not None and forced.get("observed") == "ignored"
+    for cid in TOOL_CALL_ROWS:
+        r = by_id.get(cid)
+        if r is None or r["outcome"] == "pass":
+            continue
+        message = (r.get("message") or "").split(" — ")[0][:160]
+        if r["outcome"] == "fail":
+            blocked.append(f"{cid}: {message}")
+        elif never and cid == "tool_choice.auto":
+            blocked.append(f"{cid}: {message}; even forced, {FORCED} got no call")
+        else:
+            unsure.append(cid)
+    return blocked, unsure
+
+
 def claude_code_readiness(records: list[dict[str, Any]]) -> str | None:
+    """The readiness line of :func:`_shapes_line`, qualified by the tool rows: requests that
+    are all accepted do not make Claude Code work when its tool calls do not."""
+    line = _shapes_line(records)
+    if line is None:
+        return None
+    blocked, unsure = tool_calls(records)
+    if blocked:
+        if line.startswith("does not work"):
+            return f"{line}; tool calls: {'; '.join(blocked)}"
+        return f"does not work: tool calls: {'; '.join(blocked)} (its requests: {line})"
+    if unsure and line.startswith("works"):
+        return f"not decided: tool calls ({', '.join(unsure)} inconclusive; its requests: {line})"
+    return line
+
+
+def _shapes_line(records: list[dict[str, Any]]) -> str | None:
     """One line: does Claude Code work against this target as is, with documented settings,
     or not at all, and why. From the client-shape rows (``clients.claude_code.*``: what
     Claude Code really sends, by default and captured with settings on) and the rows
@@ -70,6 +113,7 @@ def claude_code_readiness(records: list[dict[str, Any]]) -> str | None:
         r["id"]
         for r in records
         if r["id"].startswith("claude_code.")
+        and r["id"] not in TOOL_CALL_ROWS  # the tool-call verdict names them
         and r["outcome"] == "fail"
         and not (r.get("evidence") or {}).get("workaround")
     )
