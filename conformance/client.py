@@ -183,7 +183,8 @@ class Client:
             with self._http.stream(method, url, headers=headers, content=content) as resp:
                 ex.status = resp.status_code
                 ex.headers = {
-                    scrub_text(k.lower(), self.secrets): scrub_text(v, self.secrets)
+                    # scrubbed as received, then folded (the scan ignores case anyway)
+                    scrub_text(k, self.secrets).lower(): scrub_text(v, self.secrets)
                     for k, v in resp.headers.items()
                     if k.lower() not in CREDENTIAL_HEADERS
                 }

@@ -15,6 +15,20 @@ Leaking the key:
 * ``escaped_key``: the key JSON-escaped (``\\u002d`` for ``-``) in a JSON answer's text;
 * ``key_everywhere``: all of the above at once.
 
+Echoing the key where a scrubber that only parses well-formed JSON misses it (issue 25), the
+key escaped as ``\\uXXXX`` for every character wherever it sits inside a JSON string:
+
+* ``sse_lines``: in every stream event's ``id:`` line and a ``:`` comment line, and as the
+  ``event:`` name of an extra ``ping``;
+* ``duplicate_member``: a JSON answer's first member given twice, the escaped key first (a
+  parser keeps the second: the answer reads as the plain one);
+* ``deep_key``: a 200 JSON answer nested 70 deep around the escaped key;
+* ``malformed_key``: a 200 JSON answer cut off after the escaped key;
+* ``tool_input_key``: streamed tool input whose ``input_json_delta`` pieces join into
+  ``{"q": "<escaped key>"}``, split in the middle of the key;
+* ``encoded_key``: the key base64'd in a Basic token (``user:key``), base64url'd, hex'd
+  and upper-cased in a text block.
+
 Transport failures that must not become verdicts:
 
 * ``rate_limited``: every /v1/messages answer is 429 with ``retry-after: 0``;
@@ -38,21 +52,28 @@ from fakeserver import FakeAnthropic, Reply, _Handler
 from loopback import Loopback
 
 LEAKS = frozenset({"split_key", "long_text", "reason_phrase", "header_name", "escaped_key"})
-BEHAVIOURS = LEAKS | frozenset(
-    {
-        "key_everywhere",
-        "rate_limited",
-        "redirect",
-        "moved",
-        "timeout_408",
-        "deep_json",
-        "sse_for_json",
-        "gzip_bomb",
-        "html_200",
-        "overloaded_529",
-        "server_error_500",
-        "bad_gateway_html",
-    }
+ECHOES = frozenset(
+    {"sse_lines", "duplicate_member", "deep_key", "malformed_key", "tool_input_key", "encoded_key"}
+)
+BEHAVIOURS = (
+    LEAKS
+    | ECHOES
+    | frozenset(
+        {
+            "key_everywhere",
+            "rate_limited",
+            "redirect",
+            "moved",
+            "timeout_408",
+            "deep_json",
+            "sse_for_json",
+            "gzip_bomb",
+            "html_200",
+            "overloaded_529",
+            "server_error_500",
+            "bad_gateway_html",
+        }
+    )
 )
 # Behaviours under which no request to /v1/messages gets a usable answer: every row that
 # sends one must end in error, whatever its oracle would have concluded.
@@ -82,6 +103,23 @@ def gzip_bomb() -> bytes:
     return b"".join(comp.compress(block) for _ in range(1024)) + comp.flush()
 
 
+def escaped(key: str) -> str:
+    """Every character of ``key`` as a JSON ``\\uXXXX`` escape."""
+    return "".join(f"\\u{ord(c):04x}" for c in key)
+
+
+def encoded_forms(key: str) -> dict[str, str]:
+    """The key as gateways echo it: a Basic token, base64url, hex, upper case."""
+    import base64
+
+    return {
+        "basic": base64.b64encode(f"user:{key}".encode()).decode(),
+        "base64url": base64.urlsafe_b64encode(f"ab{key}".encode()).decode(),
+        "hex": key.encode().hex(),
+        "upper": key.upper(),
+    }
+
+
 def _key_of(headers: dict[str, str]) -> str:
     bearer = headers.get("authorization", "")
     return headers.get("x-api-key") or bearer.partition(" ")[2] or "no-key-sent"
@@ -109,6 +147,7 @@ class HostileAnthropic(FakeAnthropic):
         super().__init__(**kwargs)
         self.behaviour = behaviour
         self.leaks = LEAKS if behaviour == "key_everywhere" else {behaviour} & LEAKS
+        self.sent: list[bytes] = []  # every answer's header names and body, as sent
 
     def start(self) -> HostileAnthropic:
         app = self
@@ -132,6 +171,9 @@ class HostileAnthropic(FakeAnthropic):
             reply.reason = f"OK for {key}"  # type: ignore[attr-defined]
         if reply.status == 200 and self.leaks & {"split_key", "long_text", "escaped_key"}:
             self._leak_in_text(reply, key)
+        if self.behaviour in ECHOES:
+            _echo(self.behaviour, reply, key)
+        self.sent.append(" ".join(reply.headers).encode() + b" " + reply.body)
         return reply
 
     def _transport(self, reply: Reply, raw: bytes) -> Reply | None:
@@ -207,6 +249,56 @@ class HostileAnthropic(FakeAnthropic):
         else:
             out = out.replace(json.dumps(marker).strip('"'), json.dumps(key).strip('"'))
         reply.chunks = [out.encode()]
+
+
+def _echo(behaviour: str, reply: Reply, key: str) -> None:
+    """Quote ``key`` the way ``behaviour`` does (see the module's docstring)."""
+    stream = reply.headers.get("content-type", "").startswith("text/event-stream")
+    if stream and behaviour == "sse_lines":
+        ping = f'event: {key}\ndata: {{"type": "ping"}}\n\n'.encode()
+        lines = [f"id: {key}\n: seen {key}\n".encode() + c for c in reply.chunks]
+        reply.chunks = [*lines[:1], ping, *lines[1:]]
+    elif stream and behaviour == "tool_input_key":
+        _tool_input_echo(reply, key)
+    elif not stream and reply.headers.get("content-type", "").startswith("application/json"):
+        _json_echo(behaviour, reply, key)
+
+
+def _tool_input_echo(reply: Reply, key: str) -> None:
+    events = _events(reply)
+    pieces = [
+        i for i, d in enumerate(events) if (d.get("delta") or {}).get("type") == "input_json_delta"
+    ]
+    if not pieces:
+        return
+    text = '{"q": "' + escaped(key) + '"}'
+    half = len(text) // 2
+    first, last = pieces[0], pieces[-1]
+    events[first]["delta"]["partial_json"] = text[:half]
+    events[last]["delta"]["partial_json"] = text[half:] if last != first else text
+    for i in pieces[1:-1]:
+        events[i]["delta"]["partial_json"] = ""
+    reply.chunks = _chunks(events)
+
+
+def _json_echo(behaviour: str, reply: Reply, key: str) -> None:
+    body = reply.body.decode()
+    quoted = '"' + escaped(key) + '"'
+    if behaviour == "duplicate_member" and body.startswith('{"'):
+        first = body[1:].partition(":")[0]
+        reply.chunks = [("{" + first + ": " + quoted + ", " + body[1:]).encode()]
+    elif reply.status != 200:
+        return
+    elif behaviour == "deep_key":
+        reply.chunks = [("[" * 70 + quoted + "]" * 70).encode()]
+    elif behaviour == "malformed_key":
+        reply.chunks = [('{"type": "message", "content": [{"text": ' + quoted).encode()]
+    elif behaviour == "encoded_key":
+        doc = json.loads(body)
+        if isinstance(doc, dict) and doc.get("type") == "message":
+            words = " ".join(f"{k} {v}" for k, v in encoded_forms(key).items())
+            doc["content"] = [{"type": "text", "text": words}, *(doc.get("content") or [])]
+            reply.chunks = [json.dumps(doc).encode()]
 
 
 class _HostileHandler(_Handler):

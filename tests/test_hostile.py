@@ -8,6 +8,7 @@ server) and tests/faultserver.py (raw-socket faults).
 from __future__ import annotations
 
 import json
+import re
 import resource
 import socket
 import time
@@ -18,7 +19,7 @@ import pytest
 import yaml
 from fakeserver import FakeAnthropic
 from faultserver import FaultServer
-from hostileserver import LEAKS, TRANSPORT, HostileAnthropic
+from hostileserver import ECHOES, LEAKS, TRANSPORT, HostileAnthropic, encoded_forms
 
 from conformance import runner
 from conformance.secrets import MIN_FRAGMENT, scrub_body, scrub_text
@@ -36,6 +37,30 @@ def fragments(key: str) -> list[str]:
 def assert_no_fragment(text: str, key: str, where: str) -> None:
     found = [f for f in fragments(key) if f in text]
     assert not found, f"{where} holds fragments of the key: {found[:3]}"
+
+
+# A realistic key: mixed case, as Anthropic's keys are (case folding must not let it through).
+MIXED_KEY = "sk-ant-api03-Zq8RkT2vWm9XpL4nB7cYdH3fJ6sG1aE5uK0oI"
+
+
+def _unescape(text: str) -> str:
+    """One level of JSON string escapes undone (``\\\\`` pairs kept apart from ``\\u``)."""
+    return re.sub(
+        r'\\(u[0-9a-fA-F]{4}|["\\/])',
+        lambda m: chr(int(m[1][1:], 16)) if m[1][0] == "u" else m[1],
+        text,
+    )
+
+
+def assert_no_key_anywhere(text: str, key: str, where: str) -> None:
+    """No 8-character window of the key, compared case-insensitively, as is or behind one
+    or two levels of JSON escapes; none of its base64, base64url or hex forms either."""
+    once = _unescape(text)
+    folded = "\n".join((text, once, _unescape(once))).lower()
+    found = [f for f in fragments(key.lower()) if f in folded]
+    for name, form in encoded_forms(key).items():
+        found += [f"{name}:{f}" for f in fragments(form[8:-8].lower()) if f in folded]
+    assert not found, f"{where} holds the key: {found[:3]}"
 
 
 def result_text(result: Any) -> str:
@@ -112,6 +137,49 @@ def test_a_leaking_endpoint_leaves_no_key_fragment_and_the_same_verdicts(behavio
     assert not differ, differ
     for cid, result in got.items():
         assert_no_fragment(result_text(result), FAKE_KEY, f"{behaviour}: {cid}")
+
+
+ECHO_CASES = (
+    "protocol.message",
+    "protocol.stream",
+    "protocol.errors",
+    "fields.max_tokens",
+    "claude_code.tool_input.stream",
+)
+
+
+@pytest.mark.parametrize("behaviour", sorted(ECHOES | {"header_name"}))
+def test_a_key_in_any_stream_line_broken_body_tool_input_or_encoding_is_never_kept(
+    behaviour: str, tmp_path: Path
+) -> None:
+    """Issue 25, 1-3 and 12: recording against an endpoint that echoes a mixed-case key in
+    SSE ``id:``/``event:``/comment lines, duplicate-member, 70-deep and malformed JSON, tool
+    input rebuilt from ``input_json_delta`` pieces, a header name, or base64/base64url/hex/
+    upper-case forms: no cassette and no result holds any 8-character window of it."""
+    key = MIXED_KEY
+    with HostileAnthropic(behaviour, key=key) as server:
+        h = Harness(server)
+        h._client = runner.make_client(h.target, h.settings, key)
+        try:
+            got = {
+                cid: h.run(cid, secrets=[key], mode="record", cassette_dir=tmp_path)
+                for cid in ECHO_CASES
+            }
+        finally:
+            h.close()
+        answers = b"".join(server.sent)
+    assert key.encode() in answers or escaped_in(answers, key), "the server echoed nothing"
+    cassettes = list(tmp_path.rglob("*.yaml"))
+    assert len(cassettes) == len(ECHO_CASES)
+    for path in cassettes:
+        assert_no_key_anywhere(path.read_text(), key, str(path))
+    for cid, result in got.items():
+        assert_no_key_anywhere(result_text(result), key, f"{behaviour}: {cid}")
+
+
+def escaped_in(data: bytes, key: str) -> bool:
+    """At least the key's first 12 characters (a stream may split the rest across pieces)."""
+    return key[:12].lower() in _unescape(_unescape(data.decode("utf-8", "replace"))).lower()
 
 
 # --- transport failures are errors, never verdicts ------------------------------------------
