@@ -456,6 +456,47 @@ def test_an_unknown_profile_stops_the_run_before_any_request(suite: Any) -> None
     assert f"{TARGET}.yaml:" in text and "no-such-profile" in text and "fix:" in text, text
 
 
+def test_a_key_given_as_api_key_env_is_refused_without_being_shown(suite: Any) -> None:
+    """Issue 25, 4: the key where its variable's name belongs is refused (exit 4) and the
+    message never prints it (it used to say "set the environment variable sk-ant-...")."""
+    with FakeAnthropic() as server:
+        cdir = suite.cases_dir(server.base_url)
+        run = suite.run(cdir, f"--api-key-env={MIXED_KEY}", key=None)
+        assert not server.requests
+    assert run.returncode == 4, run
+    text = run.stdout + run.stderr
+    assert "NAME of an environment variable" in text and "fix:" in text, text
+    assert_no_key_anywhere(text, MIXED_KEY, "the terminal")
+
+
+BAD_BASE_URLS = ("file:///etc/passwd", "ftp://127.0.0.1/", "127.0.0.1:8088", "http://[::1")
+
+
+@pytest.mark.parametrize("url", BAD_BASE_URLS)
+def test_a_base_url_that_is_not_http_with_a_host_stops_the_run_before_any_request(
+    suite: Any, url: str
+) -> None:
+    """Issue 25, 9: on the command line (it used to give 96 ``error`` rows and exit 1, read
+    as findings; ``http://[::1`` an INTERNALERROR), exit 4 with the fix."""
+    with FakeAnthropic() as server:
+        cdir = suite.cases_dir(server.base_url)
+        run = suite.run(cdir, f"--base-url={url}")
+        assert not server.requests
+    text = run.stdout + run.stderr
+    assert run.returncode == 4, run
+    assert "--base-url" in text and "fix:" in text and "INTERNALERROR" not in text, text
+    assert run.doc is None or not run.doc["results"]
+
+
+def test_a_target_file_base_url_that_cannot_be_parsed_names_file_and_line(suite: Any) -> None:
+    cdir = suite.cases_dir("http://user:sk-secret-password@[::1")
+    run = suite.run(cdir)
+    text = run.stdout + run.stderr
+    assert run.returncode == 4, run
+    assert f"{TARGET}.yaml:" in text and "base_url" in text and "fix:" in text, text
+    assert "INTERNALERROR" not in text and "sk-secret-password" not in text, text
+
+
 def test_a_corrupt_cassette_is_an_error_naming_the_file(suite: Any, tmp_path: Path) -> None:
     cassettes = tmp_path / "cassettes"
     with FakeAnthropic() as server:
