@@ -16,6 +16,7 @@ from conformance import recording
 from conformance import settings as settings_module
 from conformance.cases import Case, Profile, declared_for
 from conformance.client import Client
+from conformance.display import escape_controls, escape_tree
 from conformance.oracles import ORACLES
 from conformance.oracles.base import no_verdict_from_failures
 from conformance.probe import Probe
@@ -128,8 +129,9 @@ def run_case(
         declared=declared,
         observed=obs.observed.value,
         outcome=outcome.value,
-        evidence=scrub(evidence, secrets or []),  # an endpoint may quote the key back
-        message=scrub(f"{obs.message} — {reason}", secrets or []),
+        # an endpoint may quote the key back, or send terminal control codes
+        evidence=escape_tree(scrub(evidence, secrets or [])),
+        message=escape_controls(scrub(f"{obs.message} — {reason}", secrets or [])),
         duration_ms=int((time.monotonic() - started) * 1000),
         requests=client.requests - before[0],
         input_tokens=client.input_tokens - before[1],

@@ -29,6 +29,10 @@ key escaped as ``\\uXXXX`` for every character wherever it sits inside a JSON st
 * ``encoded_key``: the key base64'd in a Basic token (``user:key``), base64url'd, hex'd
   and upper-cased in a text block.
 
+Text that is not data: ``control_codes`` prefixes every error message and text (JSON and
+streamed) with ESC sequences that move the cursor and forge a summary, NUL, backspace, CR
+and a bidi override (:data:`CONTROL`).
+
 Transport failures that must not become verdicts:
 
 * ``rate_limited``: every /v1/messages answer is 429 with ``retry-after: 0``;
@@ -55,6 +59,9 @@ LEAKS = frozenset({"split_key", "long_text", "reason_phrase", "header_name", "es
 ECHOES = frozenset(
     {"sse_lines", "duplicate_member", "deep_key", "malformed_key", "tool_input_key", "encoded_key"}
 )
+# Terminal and page control in an endpoint's text: cursor up, erase line, a forged summary,
+# NUL, backspace, CR and a right-to-left override.
+CONTROL = "\x1b[1A\x1b[2K\x1b[32mall rows passed\x1b[0m\x00\x08\r\u202e"
 BEHAVIOURS = (
     LEAKS
     | ECHOES
@@ -72,6 +79,7 @@ BEHAVIOURS = (
             "overloaded_529",
             "server_error_500",
             "bad_gateway_html",
+            "control_codes",
         }
     )
 )
@@ -173,6 +181,8 @@ class HostileAnthropic(FakeAnthropic):
             self._leak_in_text(reply, key)
         if self.behaviour in ECHOES:
             _echo(self.behaviour, reply, key)
+        if self.behaviour == "control_codes":
+            _control_codes(reply)
         self.sent.append(" ".join(reply.headers).encode() + b" " + reply.body)
         return reply
 
@@ -299,6 +309,27 @@ def _json_echo(behaviour: str, reply: Reply, key: str) -> None:
             words = " ".join(f"{k} {v}" for k, v in encoded_forms(key).items())
             doc["content"] = [{"type": "text", "text": words}, *(doc.get("content") or [])]
             reply.chunks = [json.dumps(doc).encode()]
+
+
+def _with_control(value: Any) -> Any:
+    """Every error message and text of an answer prefixed with :data:`CONTROL`."""
+    if isinstance(value, dict):
+        out = {k: _with_control(v) for k, v in value.items()}
+        for field in ("message", "text"):
+            if isinstance(out.get(field), str):
+                out[field] = CONTROL + out[field]
+        return out
+    if isinstance(value, list):
+        return [_with_control(v) for v in value]
+    return value
+
+
+def _control_codes(reply: Reply) -> None:
+    ctype = reply.headers.get("content-type", "")
+    if ctype.startswith("text/event-stream"):
+        reply.chunks = _chunks([_with_control(d) for d in _events(reply)])
+    elif ctype.startswith("application/json") and len(reply.chunks) == 1:
+        reply.chunks = [json.dumps(_with_control(json.loads(reply.chunks[0]))).encode()]
 
 
 class _HostileHandler(_Handler):

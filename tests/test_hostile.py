@@ -19,7 +19,7 @@ import pytest
 import yaml
 from fakeserver import FakeAnthropic
 from faultserver import FaultServer
-from hostileserver import ECHOES, LEAKS, TRANSPORT, HostileAnthropic, encoded_forms
+from hostileserver import CONTROL, ECHOES, LEAKS, TRANSPORT, HostileAnthropic, encoded_forms
 
 from conformance import runner
 from conformance.secrets import MIN_FRAGMENT, scrub_body, scrub_text
@@ -385,6 +385,28 @@ def test_record_then_replay_a_key_quoting_endpoint_keeps_no_fragment_anywhere(
     for name, text in artifacts(rep.report_dir, []).items():
         assert_no_fragment(text, key, name)
     assert_no_fragment(rep.stdout + rep.stderr, key, "replay output")
+
+
+def test_an_endpoints_control_characters_reach_no_terminal_line_and_no_report_file(
+    suite: Any, tmp_path: Path
+) -> None:
+    """Issue 25, 5: ESC sequences (cursor up, erase line, a forged "all rows passed"), NUL,
+    backspace, CR and a bidi override in every error message and text: none reaches stdout
+    (``-vv``: messages and evidence), matrix.md, index.html, results.json or JUnit; the
+    evidence keeps them escaped."""
+    with HostileAnthropic("control_codes") as server:
+        cdir = suite.cases_dir(server.base_url)
+        junit = tmp_path / "junit.xml"
+        run = suite.run(cdir, "-k", "protocol or fields.max_tokens", "-vv", f"--junitxml={junit}")
+    assert run.doc is not None and len(run.results) >= 8, run
+    found = artifacts(run.report_dir, [junit])
+    found["stdout"], found["stderr"] = run.stdout, run.stderr
+    controls = sorted({c for c in CONTROL if not c.isprintable()})
+    for name, text in found.items():
+        bad = sorted({repr(c) for c in controls if c in text})
+        assert not bad, f"{name} holds {bad}"
+    kept = json.dumps(run.doc["results"])
+    assert "\\\\x1b[1A" in kept and "\\\\u202e" in kept, "the evidence keeps the escaped form"
 
 
 def _child_rss_mb() -> float:
