@@ -11,6 +11,7 @@ import json
 import re
 import resource
 import socket
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -407,6 +408,112 @@ def test_an_endpoints_control_characters_reach_no_terminal_line_and_no_report_fi
         assert not bad, f"{name} holds {bad}"
     kept = json.dumps(run.doc["results"])
     assert "\\\\x1b[1A" in kept and "\\\\u202e" in kept, "the evidence keeps the escaped form"
+
+
+# "Billion laughs": nine levels of nine aliases, 9^9 strings once expanded.
+ALIAS_BOMB = "".join(
+    f"  {name}: &{name} [{', '.join([f'*{prev}'] * 9) if prev else ', '.join(['lol'] * 9)}]\n"
+    for prev, name in zip(["", *"abcdefgh"], "abcdefghi", strict=True)
+)
+
+
+def measured(suite: Any, cdir: Path, *args: str) -> tuple[Any, float, float]:
+    """The run, its wall time and its peak memory (MB), measured by a wrapper process so
+    that no other child of this test process counts; cut after 60 s."""
+    cmd, report_dir = suite.command(cdir, *args)
+    wrapper = (
+        "import resource, subprocess, sys, time; t = time.monotonic(); "
+        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True, timeout=60); "
+        "sys.stdout.write(p.stdout); sys.stderr.write(p.stderr); "
+        "print(f'@@ {p.returncode} {time.monotonic() - t:.2f} "
+        "{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f}')"
+    )
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", wrapper, *cmd], cwd=suite.tmp, env=suite.env(),
+        capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert "@@ " in proc.stdout, proc.stderr[-2000:]
+    out, _, tail = proc.stdout.rpartition("@@ ")
+    code, seconds, mb = tail.split()
+    run = suite.finish(int(code), out, proc.stderr, report_dir)
+    return run, float(seconds), float(mb)
+
+
+@pytest.mark.parametrize(
+    "where", ["case file", "target extra_body", "--previous deep", "--previous 1 GB"]
+)
+def test_an_alias_bomb_or_a_huge_previous_stops_with_one_line_naming_the_file(
+    suite: Any, tmp_path: Path, where: str
+) -> None:
+    """Issue 25, 6 and 8: an alias bomb in a case file (INTERNALERROR MemoryError at 3 GB
+    after 51 s before) or in a target file's ``extra_body`` (32 s), a 100k-deep ``--previous``
+    (RecursionError) and a 1 GB one (4 GB): each stops the run before any request, exit 4,
+    one line naming the file, in under 5 s of its own work and 200 MB."""
+    args: list[str] = []
+    with FakeAnthropic() as server:
+        cdir = suite.cases_dir(server.base_url)
+        if where == "case file":
+            named = cdir / "zz_bomb.yaml"
+            named.write_text(
+                "table: Bomb\nabout: one row whose probe is an alias bomb\nrows:\n"
+                "  - id: fields.zz_bomb\n    row: bomb\n    declared: {anthropic: honored}\n"
+                "    oracle: acceptance\n    probe:\n      metadata:\n"
+                + textwrap.indent(ALIAS_BOMB, " " * 6)
+            )
+        elif where == "target extra_body":
+            named = cdir / "targets" / f"{TARGET}.yaml"
+            named.write_text(named.read_text() + "extra_body:\n" + ALIAS_BOMB)
+        else:
+            named = tmp_path / "previous.json"
+            if where == "--previous deep":
+                named.write_text("[" * 100_000 + "]" * 100_000)
+            else:
+                with named.open("wb") as fh:
+                    fh.truncate(1 << 30)  # sparse: 1 GB read back, nothing on disk
+            args = [f"--previous={named}"]
+        run, seconds, mb = measured(suite, cdir, *args)
+        assert not server.requests
+    text = run.stdout + run.stderr
+    print(f"{where}: exit {run.returncode}, {seconds:.1f} s, {mb:.0f} MB")
+    assert run.returncode == 4, text[-2000:]
+    assert "INTERNALERROR" not in text and "Traceback" not in text, text[-2000:]
+    errors = [ln for ln in text.splitlines() if named.name in ln]
+    assert len(errors) == 1 and "ERROR" in errors[0], text[-2000:]
+    assert mb < 200, mb
+    assert seconds < 5 + startup_seconds(suite), seconds
+
+
+def startup_seconds(suite: Any) -> float:
+    """What a run that loads the cases and stops at once costs on this machine (the 5 s
+    are for the bounded input itself; a busy CI machine starts pytest slowly)."""
+    import subprocess
+    import sys
+
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "pytest", "--version"], capture_output=True, timeout=60)
+    return 2 * (time.monotonic() - started) + 3
+
+
+def test_a_cassette_that_is_an_alias_bomb_is_an_error_naming_it(tmp_path: Path) -> None:
+    """Issue 25, 8: a replayed cassette is bounded like any input file."""
+    with FakeAnthropic() as server:
+        h = Harness(server)
+        try:
+            path = tmp_path / TARGET / "protocol.message.yaml"
+            path.parent.mkdir(parents=True)
+            path.write_text(
+                "interactions:\n- request: {}\n  extra:\n" + textwrap.indent(ALIAS_BOMB, "  ")
+            )
+            started = time.monotonic()
+            r = h.run("protocol.message", mode="replay", cassette_dir=tmp_path)
+        finally:
+            h.close()
+    assert time.monotonic() - started < 5
+    assert r.observed == "error" and "protocol.message.yaml" in r.message, r.message
+    assert "alias" in r.message, r.message
 
 
 def _child_rss_mb() -> float:
