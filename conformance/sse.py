@@ -36,6 +36,9 @@ class Event:
     data_error: str | None = None  # why ``data`` is None (or suspect: invalid UTF-8)
     text: str | None = None  # the joined ``data:`` lines, None when there were none
     terminated: bool = True  # False for a trailing event without its blank line
+    # Why the event cannot be read at all (invalid UTF-8, JSON nested too deep): like the
+    # same body outside a stream, the answer is unusable, not a wire violation.
+    unusable: str | None = None
 
     @property
     def type(self) -> str | None:
@@ -89,6 +92,7 @@ def _append(events: list[Event], lines: list[bytes], *, terminated: bool) -> Non
         return
     data_text = "\n".join(data_lines) if data_lines else None
     data, data_error = _decode_data(data_text)
+    too_deep = data_error if data_error and data_error.startswith("data is JSON nested") else None
     events.append(
         Event(
             name=name,
@@ -97,6 +101,7 @@ def _append(events: list[Event], lines: list[bytes], *, terminated: bool) -> Non
             data_error=decode_error or data_error,
             text=data_text,
             terminated=terminated,
+            unusable=decode_error or too_deep,
         )
     )
 
@@ -104,6 +109,8 @@ def _append(events: list[Event], lines: list[bytes], *, terminated: bool) -> Non
 def _decode_data(text: str | None) -> tuple[dict[str, Any] | None, str | None]:
     if text is None:
         return None, "no data: line"
+    if safejson.json_depth_exceeds(text):
+        return None, f"data is JSON nested deeper than {safejson.MAX_JSON_DEPTH} levels; not parsed"
     try:
         value = safejson.loads(text)
     except ValueError:

@@ -29,6 +29,10 @@ key escaped as ``\\uXXXX`` for every character wherever it sits inside a JSON st
 * ``encoded_key``: the key base64'd in a Basic token (``user:key``), base64url'd, hex'd
   and upper-cased in a text block.
 
+Stream events that cannot be read, as a body could not be outside a stream: ``sse_deep``
+adds a ``ping`` whose data is valid JSON nested 70 deep; ``sse_bad_utf8`` puts a byte that
+is not UTF-8 in the first text delta.
+
 Text that is not data: ``control_codes`` prefixes every error message and text (JSON and
 streamed) with ESC sequences that move the cursor and forge a summary, NUL, backspace, CR
 and a bidi override (:data:`CONTROL`).
@@ -80,6 +84,8 @@ BEHAVIOURS = (
             "server_error_500",
             "bad_gateway_html",
             "control_codes",
+            "sse_deep",
+            "sse_bad_utf8",
         }
     )
 )
@@ -183,6 +189,8 @@ class HostileAnthropic(FakeAnthropic):
             _echo(self.behaviour, reply, key)
         if self.behaviour == "control_codes":
             _control_codes(reply)
+        if self.behaviour in ("sse_deep", "sse_bad_utf8"):
+            _unusable_event(self.behaviour, reply)
         self.sent.append(" ".join(reply.headers).encode() + b" " + reply.body)
         return reply
 
@@ -322,6 +330,19 @@ def _with_control(value: Any) -> Any:
     if isinstance(value, list):
         return [_with_control(v) for v in value]
     return value
+
+
+def _unusable_event(behaviour: str, reply: Reply) -> None:
+    if not reply.headers.get("content-type", "").startswith("text/event-stream"):
+        return
+    if behaviour == "sse_deep":
+        deep = '{"type": "ping", "x": ' + "[" * 70 + "]" * 70 + "}"
+        reply.chunks.insert(1, f"event: ping\ndata: {deep}\n\n".encode())
+        return
+    for i, chunk in enumerate(reply.chunks):
+        if b'"text_delta"' in chunk:
+            reply.chunks[i] = chunk.replace(b'"text": "', b'"text": "\xff', 1)
+            return
 
 
 def _control_codes(reply: Reply) -> None:

@@ -264,6 +264,34 @@ def test_sse_for_a_plain_request_is_an_error_and_html_200_too() -> None:
     assert {r.observed for r in got.values()} == {"error"}
 
 
+STREAM_CASES = ("protocol.stream", *(c for c in all_case_ids() if c.startswith("clients.")))
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "why"),
+    [("sse_deep", "nested deeper than 64"), ("sse_bad_utf8", "invalid UTF-8")],
+)
+def test_an_unreadable_stream_event_is_an_error_like_the_same_body_outside_a_stream(
+    behaviour: str, why: str
+) -> None:
+    """Issue 25, 7: a stream event whose data is valid JSON nested 70 deep, or not UTF-8,
+    made ``protocol.stream`` and 8 ``clients.*`` rows violated/fail, saying "data is not
+    JSON" even for valid JSON. Every row that got such a stream is ``error``, saying why."""
+    with HostileAnthropic(behaviour) as server:
+        got = observe(server, STREAM_CASES)
+        streamed = [q for q in server.requests if (q.body or {}).get("stream")]
+    assert streamed, "no row asked for a stream"
+    hit = {
+        cid: r
+        for cid, r in got.items()
+        if any((q.get("request") or {}).get("stream") for q in r.evidence.get("requests") or [])
+    }
+    assert "protocol.stream" in hit and len(hit) >= 5, sorted(hit)
+    for cid, r in hit.items():
+        assert r.observed == "error", (cid, r.observed, r.message)
+        assert why in r.message and "data is not JSON" not in r.message, (cid, r.message)
+
+
 def test_a_dead_port_is_an_error_for_the_auth_row_not_a_violation() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
