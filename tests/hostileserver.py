@@ -33,6 +33,9 @@ Stream events that cannot be read, as a body could not be outside a stream: ``ss
 adds a ``ping`` whose data is valid JSON nested 70 deep; ``sse_bad_utf8`` puts a byte that
 is not UTF-8 in the first text delta.
 
+Numbers JSON cannot write back: ``huge_numbers`` gives every JSON answer's token counts as
+``1e999999`` (infinity once parsed).
+
 Text that is not data: ``control_codes`` prefixes every error message and text (JSON and
 streamed) with ESC sequences that move the cursor and forge a summary, NUL, backspace, CR
 and a bidi override (:data:`CONTROL`).
@@ -54,6 +57,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from typing import Any
 
 from fakeserver import FakeAnthropic, Reply, _Handler
@@ -86,6 +90,7 @@ BEHAVIOURS = (
             "control_codes",
             "sse_deep",
             "sse_bad_utf8",
+            "huge_numbers",
         }
     )
 )
@@ -189,6 +194,10 @@ class HostileAnthropic(FakeAnthropic):
             _echo(self.behaviour, reply, key)
         if self.behaviour == "control_codes":
             _control_codes(reply)
+        if self.behaviour == "huge_numbers" and len(reply.chunks) == 1:
+            reply.chunks = [
+                re.sub(rb'("(?:input|output)_tokens": )\d+', rb"\g<1>1e999999", reply.chunks[0])
+            ]
         if self.behaviour in ("sse_deep", "sse_bad_utf8"):
             _unusable_event(self.behaviour, reply)
         self.sent.append(" ".join(reply.headers).encode() + b" " + reply.body)

@@ -544,6 +544,24 @@ def test_a_cassette_that_is_an_alias_bomb_is_an_error_naming_it(tmp_path: Path) 
     assert "alias" in r.message, r.message
 
 
+def test_results_stay_strict_json_when_an_endpoint_sends_1e999999(suite: Any) -> None:
+    """Issue 25, 10: ``1e999999`` parses as infinity and was written as a bare ``Infinity``,
+    which ``JSON.parse`` refuses. Every file of the report parses with a strict parser."""
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"not strict JSON: {name}")
+
+    with HostileAnthropic("huge_numbers") as server:
+        cdir = suite.cases_dir(server.base_url)
+        run = suite.run(cdir, "-k", "protocol.message or fields.max_tokens or usage")
+        assert any(b"1e999999" in sent for sent in server.sent)
+    assert run.doc is not None and run.results, run
+    kept = (run.report_dir / "results.json").read_text()
+    assert "Infinity" in kept, "the huge number should be kept, as a string"
+    for path in run.report_dir.glob("*.json"):
+        json.loads(path.read_text(), parse_constant=refuse)
+
+
 def _child_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
