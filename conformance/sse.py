@@ -24,6 +24,9 @@ DELTAS_FOR_BLOCK: dict[str, frozenset[str]] = {
     "mcp_tool_use": frozenset({"input_json_delta"}),
 }
 TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
+# Events one answer may have: the longest shipped stream has 86; 350k pings (14 MB, under
+# the byte cap) took 590 MB as events. A longer stream is unusable, like an over-long body.
+MAX_EVENTS = 20_000
 
 
 @dataclass
@@ -62,6 +65,9 @@ def parse(raw: bytes) -> list[Event]:
         elif lines:
             _append(events, lines, terminated=True)
             lines = []
+            if len(events) > MAX_EVENTS:
+                events[-1].unusable = f"more than {MAX_EVENTS:,} events; the rest not read"
+                return events
     if lines:
         _append(events, lines, terminated=False)
     return events

@@ -33,6 +33,10 @@ Stream events that cannot be read, as a body could not be outside a stream: ``ss
 adds a ``ping`` whose data is valid JSON nested 70 deep; ``sse_bad_utf8`` puts a byte that
 is not UTF-8 in the first text delta.
 
+Streams whose bytes arrive in time but are too much to judge: ``many_deltas`` sends a
+stream's text as 19,000 one-character deltas (1.7 MB, under the event cap); ``many_pings``
+puts 30,000 pings after ``message_start``.
+
 Numbers JSON cannot write back: ``huge_numbers`` gives every JSON answer's token counts as
 ``1e999999`` (infinity once parsed).
 
@@ -91,6 +95,8 @@ BEHAVIOURS = (
             "sse_deep",
             "sse_bad_utf8",
             "huge_numbers",
+            "many_deltas",
+            "many_pings",
         }
     )
 )
@@ -198,6 +204,8 @@ class HostileAnthropic(FakeAnthropic):
             reply.chunks = [
                 re.sub(rb'("(?:input|output)_tokens": )\d+', rb"\g<1>1e999999", reply.chunks[0])
             ]
+        if self.behaviour in ("many_deltas", "many_pings"):
+            _flood_stream(self.behaviour, reply)
         if self.behaviour in ("sse_deep", "sse_bad_utf8"):
             _unusable_event(self.behaviour, reply)
         self.sent.append(" ".join(reply.headers).encode() + b" " + reply.body)
@@ -352,6 +360,19 @@ def _unusable_event(behaviour: str, reply: Reply) -> None:
         if b'"text_delta"' in chunk:
             reply.chunks[i] = chunk.replace(b'"text": "', b'"text": "\xff', 1)
             return
+
+
+def _flood_stream(behaviour: str, reply: Reply) -> None:
+    if not reply.headers.get("content-type", "").startswith("text/event-stream"):
+        return
+    events = _events(reply)
+    at = next((i for i, d in enumerate(events) if d["type"] == "content_block_delta"), None)
+    if behaviour == "many_pings":
+        events[1:1] = [{"type": "ping"}] * 30_000
+    elif at is not None and events[at]["delta"].get("type") == "text_delta":
+        one = {"type": "content_block_delta", "index": events[at]["index"]}
+        events[at : at + 1] = [{**one, "delta": {"type": "text_delta", "text": "a"}}] * 19_000
+    reply.chunks = _chunks(events)
 
 
 def _control_codes(reply: Reply) -> None:

@@ -292,6 +292,24 @@ def test_an_unreadable_stream_event_is_an_error_like_the_same_body_outside_a_str
         assert why in r.message and "data is not JSON" not in r.message, (cid, r.message)
 
 
+@pytest.mark.parametrize(
+    ("behaviour", "why"),
+    [("many_deltas", "budget"), ("many_pings", "more than 20,000 events")],
+)
+def test_a_stream_too_big_to_judge_in_the_row_budget_is_cut_at_it(behaviour: str, why: str) -> None:
+    """Issue 25, 11: 40k one-byte deltas took 15.4 s under ``row_seconds: 10`` and the row
+    passed (the budget covered only the wire); 350k pings took 590 MB. The budget now covers
+    parsing and judging, and a stream of more events than any answer has is unusable."""
+    with HostileAnthropic(behaviour) as server:
+        started = time.monotonic()
+        got = observe(server, ("protocol.stream",), budget={"row_seconds": 2})
+        elapsed = time.monotonic() - started
+    r = got["protocol.stream"]
+    assert r.observed == "error", (r.observed, r.message)
+    assert why in r.message, r.message
+    assert elapsed < 6, elapsed
+
+
 def test_a_dead_port_is_an_error_for_the_auth_row_not_a_violation() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
