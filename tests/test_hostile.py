@@ -580,6 +580,18 @@ def test_results_stay_strict_json_when_an_endpoint_sends_1e999999(suite: Any) ->
         json.loads(path.read_text(), parse_constant=refuse)
 
 
+def test_the_readme_workflow_gives_the_report_time_after_the_run_budget() -> None:
+    """Issue 25, 13: ``timeout-minutes: 60`` equalled the default ``run_seconds`` (3600):
+    against a hanging endpoint GitHub killed the job before the report was written or
+    uploaded. The sample leaves at least 10 minutes beyond the budget."""
+    repo = Path(__file__).resolve().parent.parent
+    readme = (repo / "README.md").read_text()
+    sample = readme.split("name: anthropic-conformance\n", 1)[1].split("```", 1)[0]
+    minutes = int(re.search(r"timeout-minutes: (\d+)", sample)[1])
+    settings = yaml.safe_load((repo / "cases" / "settings.yaml").read_text())
+    assert minutes * 60 >= settings["budget"]["run_seconds"] + 600, minutes
+
+
 def _child_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
