@@ -6,7 +6,10 @@ Where each concept lives, in layers; a module imports only from its own layer or
 
 0. base, importing nothing above it: ``yamlfile`` (YAML with line numbers, so
    errors name file:line), ``safejson`` (answers' JSON parsed with a depth limit),
-   ``secrets`` (the one credential-header list, the one placeholder, the scrubbing policy),
+   ``secrets`` (a package: the one credential-header list, the one placeholder, the
+   scrubbing policy; ``forms``: the key's forms and the scan for them; ``bodies``: stored
+   bodies scanned whole), ``display`` (the one escaping of control characters in an
+   endpoint's text before any screen or report),
    ``settings`` (typed ``cases/settings.yaml``, defaults written once),
    ``vocabulary`` (observed / declared / outcome, ``Observation``), ``filler`` (neutral filler
    text), ``hookspecs`` (the hooks a conftest may implement: ``pytest_conformance_result``,

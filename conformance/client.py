@@ -183,7 +183,8 @@ class Client:
             with self._http.stream(method, url, headers=headers, content=content) as resp:
                 ex.status = resp.status_code
                 ex.headers = {
-                    scrub_text(k.lower(), self.secrets): scrub_text(v, self.secrets)
+                    # scrubbed as received, then folded (the scan ignores case anyway)
+                    scrub_text(k, self.secrets).lower(): scrub_text(v, self.secrets)
                     for k, v in resp.headers.items()
                     if k.lower() not in CREDENTIAL_HEADERS
                 }
@@ -208,7 +209,12 @@ class Client:
         """Parse what was received (SSE events or JSON); a broken answer becomes an error."""
         if ex.is_stream:
             ex.events = sse.parse(ex.raw)
-            if ex.ok and ex.events and not ex.events[-1].terminated:
+            bad = next((i for i, e in enumerate(ex.events) if e.unusable), None)
+            if ex.ok and bad is not None:  # as outside a stream: an unusable answer
+                ex.error = (
+                    f"stream event {bad} unusable: {ex.events[bad].unusable}"  # as in protocol
+                )
+            elif ex.ok and ex.events and not ex.events[-1].terminated:
                 tail = ex.events[-1].raw[-80:]
                 ex.error = (
                     f"stream cut mid-event: the connection closed before the event ended "

@@ -13,12 +13,14 @@ import contextlib
 import functools
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from conformance import yamlfile
 from conformance.secrets import (
     CREDENTIAL_HEADERS,
     scrub_body,
@@ -176,6 +178,7 @@ def cassette(mode: str, path: Path, secrets: list[str]) -> Iterator[None]:
     if mode == "replay":
         if not path.exists():
             raise CassetteMissing(f"no cassette at {shown_path(path)}")
+        _check_bounded(path)
         manager = _vcr(secrets, "none").use_cassette(str(path))
         try:
             manager.__enter__()
@@ -203,6 +206,27 @@ def cassette(mode: str, path: Path, secrets: list[str]) -> Iterator[None]:
                 os.replace(scratch, path)
         return
     raise ValueError(f"unknown mode {mode!r}")
+
+
+_ANCHOR_OR_TAG = re.compile(r"[&*][\w-]|!!python|tag:yaml.org,2002:python")
+
+
+def _check_bounded(path: Path) -> None:
+    """A cassette is input like any other: over :data:`~conformance.yamlfile.MAX_FILE_BYTES`,
+    an alias bomb, nested too deep or carrying a ``!!python`` tag, it is refused (the row is
+    an error naming the file) before vcrpy expands or builds anything of it."""
+    try:
+        size = path.stat().st_size
+        if size > yamlfile.MAX_FILE_BYTES:
+            raise yamlfile.InputError(f"over {yamlfile.MAX_FILE_BYTES // 2**20} MB ({size} bytes)")
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if _ANCHOR_OR_TAG.search(text):  # else nothing to expand (deep nesting: vcrpy's error)
+            yamlfile.check_text(text)
+    except (yamlfile.InputError, OSError) as exc:
+        line = f"line {exc}" if str(exc)[:1].isdigit() else str(exc)
+        raise CassetteBroken(f"cassette {shown_path(path)} is not readable: {line}") from None
+    except Exception:  # a YAML syntax error: vcrpy's own load reports it
+        return
 
 
 def _brief(exc: BaseException) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -112,10 +113,25 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def finite(value: Any) -> Any:
+    """``value`` with each non-finite float (an endpoint's ``1e999999`` parses as infinity)
+    written as the string JSON has no number for: ``"Infinity"``, ``"-Infinity"``, ``"NaN"``.
+    Python would write them bare, and results.json would not be JSON for other readers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
 def write_results(path: Path, doc: dict[str, Any]) -> None:
-    """Validate, then write atomically, so a reader never sees half a file."""
+    """Validate, then write atomically, so a reader never sees half a file; strict JSON
+    (no bare ``Infinity`` or ``NaN``, see :func:`finite`)."""
+    doc = finite(doc)
     validate_results(doc)
-    write_atomic(path, json.dumps(doc, indent=1, sort_keys=False) + "\n")
+    write_atomic(path, json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n")
 
 
 def load_results(path: Path) -> dict[str, Any]:

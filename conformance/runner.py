@@ -12,10 +12,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from conformance import recording
+from conformance import recording, transport
 from conformance import settings as settings_module
 from conformance.cases import Case, Profile, declared_for
 from conformance.client import Client
+from conformance.display import escape_controls, escape_tree
 from conformance.oracles import ORACLES
 from conformance.oracles.base import no_verdict_from_failures
 from conformance.probe import Probe
@@ -64,7 +65,7 @@ def run_case(
     )
     before = (client.requests, client.input_tokens, client.output_tokens)
     started = time.monotonic()
-    client.row_deadline = started + settings.budget.row_seconds
+    client.row_deadline = transport.row.at = started + settings.budget.row_seconds
     client.budget_note = None
     cassette = recording.cassette_path(cassette_dir or Path("cassettes"), target.name, case.id)
     try:
@@ -102,6 +103,11 @@ def run_case(
                 {"traceback": traceback.format_exc(limit=6)[-2000:]},
             )
     cut = client.budget_note
+    if cut is None and transport.row_time_up():  # the wire was in time, the judging was not
+        cut = (
+            f"the row time budget ran out after {time.monotonic() - started:.1f}s, while its "
+            "answers were parsed and judged"
+        )
     client.row_deadline = client.budget_note = None
     if cut:  # whatever the oracle made of a cut row, it is not a verdict
         obs = Observation(
@@ -114,7 +120,8 @@ def run_case(
     status = Declared(declared["status"]) if declared else None
     outcome, reason = decide_outcome(status, obs.observed)
     evidence = dict(obs.evidence)
-    evidence["requests"] = probe.evidence_requests()
+    evidence["requests"] = probe.evidence_requests()  # wire checks: still in the row's budget
+    transport.row.at = None
     if case.why:
         evidence.setdefault("why", case.why)
     if case.workaround:
@@ -128,8 +135,9 @@ def run_case(
         declared=declared,
         observed=obs.observed.value,
         outcome=outcome.value,
-        evidence=scrub(evidence, secrets or []),  # an endpoint may quote the key back
-        message=scrub(f"{obs.message} — {reason}", secrets or []),
+        # an endpoint may quote the key back, or send terminal control codes
+        evidence=escape_tree(scrub(evidence, secrets or [])),
+        message=escape_controls(scrub(f"{obs.message} — {reason}", secrets or [])),
         duration_ms=int((time.monotonic() - started) * 1000),
         requests=client.requests - before[0],
         input_tokens=client.input_tokens - before[1],

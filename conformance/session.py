@@ -53,6 +53,7 @@ class Session:
             self.cases, self.profiles = cases.load_all(self.cases_dir, oracles.ORACLES)
             self.targets = targets.resolve(names, self.cases_dir / "targets")
             apply_overrides(self.targets, opt)
+            targets.check_base_urls(self.targets, opt.base_url)
             targets.check_profiles(self.targets, self.profiles)
             self.keys = {
                 t.name: t.api_key(
@@ -164,9 +165,12 @@ def selection_text(opt: Any) -> str | None:
 
 def apply_overrides(targets: list[Any], opt: Any) -> None:
     """``--base-url``, ``--model``, ``--api-key-env``: for one target only."""
+    from conformance.targets import check_api_key_env
     from conformance.yamlfile import InputError
 
     overrides = {"--base-url": opt.base_url, "--model": opt.model, "--api-key-env": opt.api_key_env}
+    if opt.api_key_env:
+        check_api_key_env(opt.api_key_env)  # before anything could print it
     given = [flag for flag, value in overrides.items() if value]
     if given and len(targets) > 1:
         raise InputError(f"{', '.join(given)} apply to one target; got {len(targets)}")

@@ -24,6 +24,9 @@ DELTAS_FOR_BLOCK: dict[str, frozenset[str]] = {
     "mcp_tool_use": frozenset({"input_json_delta"}),
 }
 TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
+# Events one answer may have: the longest shipped stream has 86; 350k pings (14 MB, under
+# the byte cap) took 590 MB as events. A longer stream is unusable, like an over-long body.
+MAX_EVENTS = 20_000
 
 
 @dataclass
@@ -36,6 +39,9 @@ class Event:
     data_error: str | None = None  # why ``data`` is None (or suspect: invalid UTF-8)
     text: str | None = None  # the joined ``data:`` lines, None when there were none
     terminated: bool = True  # False for a trailing event without its blank line
+    # Why the event cannot be read at all (invalid UTF-8, JSON nested too deep): like the
+    # same body outside a stream, the answer is unusable, not a wire violation.
+    unusable: str | None = None
 
     @property
     def type(self) -> str | None:
@@ -59,6 +65,9 @@ def parse(raw: bytes) -> list[Event]:
         elif lines:
             _append(events, lines, terminated=True)
             lines = []
+            if len(events) > MAX_EVENTS:
+                events[-1].unusable = f"more than {MAX_EVENTS:,} events; the rest not read"
+                return events
     if lines:
         _append(events, lines, terminated=False)
     return events
@@ -89,6 +98,7 @@ def _append(events: list[Event], lines: list[bytes], *, terminated: bool) -> Non
         return
     data_text = "\n".join(data_lines) if data_lines else None
     data, data_error = _decode_data(data_text)
+    too_deep = data_error if data_error and data_error.startswith("data is JSON nested") else None
     events.append(
         Event(
             name=name,
@@ -97,6 +107,7 @@ def _append(events: list[Event], lines: list[bytes], *, terminated: bool) -> Non
             data_error=decode_error or data_error,
             text=data_text,
             terminated=terminated,
+            unusable=decode_error or too_deep,
         )
     )
 
@@ -104,6 +115,8 @@ def _append(events: list[Event], lines: list[bytes], *, terminated: bool) -> Non
 def _decode_data(text: str | None) -> tuple[dict[str, Any] | None, str | None]:
     if text is None:
         return None, "no data: line"
+    if safejson.json_depth_exceeds(text):
+        return None, f"data is JSON nested deeper than {safejson.MAX_JSON_DEPTH} levels; not parsed"
     try:
         value = safejson.loads(text)
     except ValueError:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from conformance.secrets import PLACEHOLDER
 from conformance.yamlfile import InputError, did_you_mean, load, plain, validate
 
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "target.schema.json").read_text())
@@ -99,6 +101,60 @@ def check_profiles(targets: list[Target], profiles: Collection[str]) -> None:
             f"{', '.join(sorted(profiles))}, or add "
             f"cases/profiles/{t.profile}.yaml"
         )
+
+
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+URL_FIX = "fix: give an http:// or https:// URL with a host, e.g. https://api.example.com/anthropic"
+
+
+def check_api_key_env(value: str) -> None:
+    """``--api-key-env`` names a variable. Anything else (a key pasted where its variable's
+    name belongs) is refused without being shown: the message would print the key."""
+    if not _VARIABLE.fullmatch(value):
+        raise InputError(
+            "--api-key-env takes the NAME of an environment variable, and this value is not "
+            "one (it may be the key itself, so it is not shown); fix: put the key in a "
+            "variable and pass its name, e.g. --api-key-env=ACME_API_KEY"
+        )
+
+
+def base_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a target's base URL (http or https, a parseable host), or None."""
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # both parse the netloc; a bad one raises
+    except ValueError as exc:
+        return f"cannot be parsed ({exc})"
+    if not parts.scheme:
+        return "has no scheme"
+    if parts.scheme not in ("http", "https"):
+        return f"has scheme {parts.scheme!r}, not http or https"
+    return None if host else "has no host"
+
+
+def _shown_url(url: str) -> str:
+    """``url`` as an error message may show it: never its ``user:password@`` part."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = f"{PLACEHOLDER}@{rest.rpartition('@')[2]}"
+    return f"{scheme}{sep}{rest}"
+
+
+def check_base_urls(targets: list[Target], option: str | None) -> None:
+    """Every target's base URL (``--base-url`` or the file's ``base_url``) is usable, before
+    any request: else every row would be an ``error`` and the run would read as findings."""
+    for t in targets:
+        why = base_url_problem(t.base_url)
+        if why is None:
+            continue
+        shown = _shown_url(t.base_url)
+        if option:
+            raise InputError(f"--base-url {shown!r} {why}; {URL_FIX}")
+        line = 1
+        if t.path is not None and t.path.exists():
+            line = getattr(load(t.path), "key_lines", {}).get("base_url", 1)
+        where = f"{t.path or t.name}:{line}"
+        raise InputError(f"{where}: target {t.name!r}: base_url {shown!r} {why}; {URL_FIX}")
 
 
 def available(targets_dir: Path) -> list[str]:

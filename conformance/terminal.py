@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from conformance import expectations as ex
+from conformance.display import escape_controls
 
 PREFIX = {
     ex.KNOWN: "known:",
@@ -105,7 +106,7 @@ def describe(row: ex.Row, record: Mapping[str, Any] | None = None, verbose: int 
     if verbose >= 2 and record is not None:
         evidence = json.dumps(record.get("evidence", {}), indent=1, ensure_ascii=False)
         out.extend("    " + part for part in evidence.splitlines())
-    return out
+    return [escape_controls(text, one_line=True) for text in out]  # an endpoint's text
 
 
 def lines(results: Any, summary: ex.Summary, verbose: int = 0) -> list[str]:

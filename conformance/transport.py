@@ -3,6 +3,7 @@ trickles bytes, because every socket read and write is cut to what is left of it
 
 The client sets ``deadline.at`` (``time.monotonic()``) for the request this thread has on the
 wire; :func:`bound_by_deadline` installs the bounded network backend in an httpx client.
+``row.at`` is the row's budget, for the work after the bytes arrive (:func:`row_time_up`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ import httpx
 
 # The deadline of the request this thread has on the wire (time.monotonic()), or None.
 deadline = threading.local()
+# The deadline of the row this thread runs (``row.at``, time.monotonic(), set by the runner),
+# or None: parsing and judging a huge answer stop there too, not only its bytes on the wire.
+row = threading.local()
+
+
+def row_time_up() -> bool:
+    """True once the row this thread runs is past its time budget."""
+    at = getattr(row, "at", None)
+    return at is not None and time.monotonic() > at
 
 
 def _bounded(timeout: float | None) -> float | None:

@@ -69,17 +69,114 @@ for _cls in (_Loader, _FastLoader):
     _cls.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
-def load(path: Path) -> Any:
-    """Parse ``path``; raise InputError naming the file and line on any syntax problem."""
+# Nodes a file may hold once its aliases are expanded. Our biggest case file has about 2,500
+# (anchors such as ``&weather`` / ``<<: *weather`` included); a "billion laughs" file of a
+# few hundred bytes has 10^9, and expanding it (for a JSON body, for the schema check) took
+# 3 GB and 51 s before this budget.
+MAX_EXPANDED_NODES = 100_000
+MAX_FILE_BYTES = 16 * 1024 * 1024  # cases, targets, cassettes (the biggest shipped: 1.4 MB)
+
+
+def _expanded(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many nodes ``node`` becomes with its aliases expanded (each shared node counted
+    once per use, computed once: the graph is never expanded). A recursive alias is
+    infinite."""
+    key = id(node)
+    if key in memo:
+        if memo[key] < 0:
+            return MAX_EXPANDED_NODES + 1  # recursive: an alias inside its own anchor
+        return memo[key]
+    memo[key] = -1
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded(k, memo) + _expanded(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded(child, memo) for child in node.value)
+    else:
+        size = 1
+    memo[key] = min(size, MAX_EXPANDED_NODES + 1)
+    return memo[key]
+
+
+def _check_bounds(node: yaml.Node | None) -> None:
+    """InputError (``N: ...``, N the line) when aliases expand past
+    :data:`MAX_EXPANDED_NODES`, naming the line of the node where the expansion crosses it."""
+    if node is None:
+        return
+    memo: dict[int, int] = {}
+    if _expanded(node, memo) <= MAX_EXPANDED_NODES:
+        return
+    worst = node
+    while isinstance(worst, (yaml.MappingNode, yaml.SequenceNode)) and worst.value:
+        children = [
+            c for pair in worst.value for c in (pair if isinstance(pair, tuple) else [pair])
+        ]
+        biggest = max(children, key=lambda c: memo.get(id(c), 1))
+        if memo.get(id(biggest), 1) <= MAX_EXPANDED_NODES or biggest is worst:
+            break
+        worst = biggest
+    raise InputError(
+        f"{worst.start_mark.line + 1}: YAML aliases expand to more than "
+        f"{MAX_EXPANDED_NODES:,} nodes (an alias bomb?); not loaded"
+    )
+
+
+def _load_bounded(text: str, loader_cls: type) -> Any:
+    loader = loader_cls(text)
     try:
+        node = loader.get_single_node()
+        _check_bounds(node)
+        return loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+
+
+def check_text(text: str) -> None:
+    """InputError (``N: ...``, N the line) for YAML text past the bounds: aliases expanding past
+    :data:`MAX_EXPANDED_NODES`, nesting too deep to parse, or a ``!!python`` tag. For YAML
+    that another loader reads (cassettes, read by vcrpy)."""
+    loader = _FastLoader(text)
+    try:
+        node = loader.get_single_node()
+    except RecursionError:
+        raise InputError("1: YAML nested too deep to parse") from None
+    finally:
+        loader.dispose()
+    _check_bounds(node)
+    _check_tags(node)
+
+
+def _check_tags(node: yaml.Node | None) -> None:
+    """No ``!!python/...`` tag: vcrpy's loader would build (or run) what it names."""
+    stack, seen = [node] if node is not None else [], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if current.tag.startswith("tag:yaml.org,2002:python/"):
+            raise InputError(f"{current.start_mark.line + 1}: a !!python tag; not loaded")
+        if isinstance(current, yaml.MappingNode):
+            stack += [c for pair in current.value for c in pair]
+        elif isinstance(current, yaml.SequenceNode):
+            stack += current.value
+
+
+def load(path: Path) -> Any:
+    """Parse ``path``; raise InputError naming the file and line on any syntax problem, and
+    on a file past the bounds (:data:`MAX_FILE_BYTES`, :data:`MAX_EXPANDED_NODES`)."""
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise InputError(f"{path}: over {MAX_FILE_BYTES // 2**20} MB; not loaded")
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
     try:
         try:
-            return yaml.load(text, Loader=_FastLoader)
+            return _load_bounded(text, _FastLoader)
         except yaml.YAMLError:
-            return yaml.load(text, Loader=_Loader)  # the same error, with its usual message
+            return _load_bounded(text, _Loader)  # the same error, with its usual message
+    except RecursionError:
+        raise InputError(f"{path}:1: YAML nested too deep to parse") from None
     except InputError as exc:
         raise InputError(f"{path}:{exc}") from None
     except yaml.MarkedYAMLError as exc:

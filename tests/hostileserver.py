@@ -15,6 +15,35 @@ Leaking the key:
 * ``escaped_key``: the key JSON-escaped (``\\u002d`` for ``-``) in a JSON answer's text;
 * ``key_everywhere``: all of the above at once.
 
+Echoing the key where a scrubber that only parses well-formed JSON misses it (issue 25), the
+key escaped as ``\\uXXXX`` for every character wherever it sits inside a JSON string:
+
+* ``sse_lines``: in every stream event's ``id:`` line and a ``:`` comment line, and as the
+  ``event:`` name of an extra ``ping``;
+* ``duplicate_member``: a JSON answer's first member given twice, the escaped key first (a
+  parser keeps the second: the answer reads as the plain one);
+* ``deep_key``: a 200 JSON answer nested 70 deep around the escaped key;
+* ``malformed_key``: a 200 JSON answer cut off after the escaped key;
+* ``tool_input_key``: streamed tool input whose ``input_json_delta`` pieces join into
+  ``{"q": "<escaped key>"}``, split in the middle of the key;
+* ``encoded_key``: the key base64'd in a Basic token (``user:key``), base64url'd, hex'd
+  and upper-cased in a text block.
+
+Stream events that cannot be read, as a body could not be outside a stream: ``sse_deep``
+adds a ``ping`` whose data is valid JSON nested 70 deep; ``sse_bad_utf8`` puts a byte that
+is not UTF-8 in the first text delta.
+
+Streams whose bytes arrive in time but are too much to judge: ``many_deltas`` sends a
+stream's text as 19,000 one-character deltas (1.7 MB, under the event cap); ``many_pings``
+puts 30,000 pings after ``message_start``.
+
+Numbers JSON cannot write back: ``huge_numbers`` gives every JSON answer's token counts as
+``1e999999`` (infinity once parsed).
+
+Text that is not data: ``control_codes`` prefixes every error message and text (JSON and
+streamed) with ESC sequences that move the cursor and forge a summary, NUL, backspace, CR
+and a bidi override (:data:`CONTROL`).
+
 Transport failures that must not become verdicts:
 
 * ``rate_limited``: every /v1/messages answer is 429 with ``retry-after: 0``;
@@ -32,27 +61,44 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from typing import Any
 
 from fakeserver import FakeAnthropic, Reply, _Handler
 from loopback import Loopback
 
 LEAKS = frozenset({"split_key", "long_text", "reason_phrase", "header_name", "escaped_key"})
-BEHAVIOURS = LEAKS | frozenset(
-    {
-        "key_everywhere",
-        "rate_limited",
-        "redirect",
-        "moved",
-        "timeout_408",
-        "deep_json",
-        "sse_for_json",
-        "gzip_bomb",
-        "html_200",
-        "overloaded_529",
-        "server_error_500",
-        "bad_gateway_html",
-    }
+ECHOES = frozenset(
+    {"sse_lines", "duplicate_member", "deep_key", "malformed_key", "tool_input_key", "encoded_key"}
+)
+# Terminal and page control in an endpoint's text: cursor up, erase line, a forged summary,
+# NUL, backspace, CR and a right-to-left override.
+CONTROL = "\x1b[1A\x1b[2K\x1b[32mall rows passed\x1b[0m\x00\x08\r\u202e"
+BEHAVIOURS = (
+    LEAKS
+    | ECHOES
+    | frozenset(
+        {
+            "key_everywhere",
+            "rate_limited",
+            "redirect",
+            "moved",
+            "timeout_408",
+            "deep_json",
+            "sse_for_json",
+            "gzip_bomb",
+            "html_200",
+            "overloaded_529",
+            "server_error_500",
+            "bad_gateway_html",
+            "control_codes",
+            "sse_deep",
+            "sse_bad_utf8",
+            "huge_numbers",
+            "many_deltas",
+            "many_pings",
+        }
+    )
 )
 # Behaviours under which no request to /v1/messages gets a usable answer: every row that
 # sends one must end in error, whatever its oracle would have concluded.
@@ -82,6 +128,23 @@ def gzip_bomb() -> bytes:
     return b"".join(comp.compress(block) for _ in range(1024)) + comp.flush()
 
 
+def escaped(key: str) -> str:
+    """Every character of ``key`` as a JSON ``\\uXXXX`` escape."""
+    return "".join(f"\\u{ord(c):04x}" for c in key)
+
+
+def encoded_forms(key: str) -> dict[str, str]:
+    """The key as gateways echo it: a Basic token, base64url, hex, upper case."""
+    import base64
+
+    return {
+        "basic": base64.b64encode(f"user:{key}".encode()).decode(),
+        "base64url": base64.urlsafe_b64encode(f"ab{key}".encode()).decode(),
+        "hex": key.encode().hex(),
+        "upper": key.upper(),
+    }
+
+
 def _key_of(headers: dict[str, str]) -> str:
     bearer = headers.get("authorization", "")
     return headers.get("x-api-key") or bearer.partition(" ")[2] or "no-key-sent"
@@ -109,6 +172,7 @@ class HostileAnthropic(FakeAnthropic):
         super().__init__(**kwargs)
         self.behaviour = behaviour
         self.leaks = LEAKS if behaviour == "key_everywhere" else {behaviour} & LEAKS
+        self.sent: list[bytes] = []  # every answer's header names and body, as sent
 
     def start(self) -> HostileAnthropic:
         app = self
@@ -132,6 +196,19 @@ class HostileAnthropic(FakeAnthropic):
             reply.reason = f"OK for {key}"  # type: ignore[attr-defined]
         if reply.status == 200 and self.leaks & {"split_key", "long_text", "escaped_key"}:
             self._leak_in_text(reply, key)
+        if self.behaviour in ECHOES:
+            _echo(self.behaviour, reply, key)
+        if self.behaviour == "control_codes":
+            _control_codes(reply)
+        if self.behaviour == "huge_numbers" and len(reply.chunks) == 1:
+            reply.chunks = [
+                re.sub(rb'("(?:input|output)_tokens": )\d+', rb"\g<1>1e999999", reply.chunks[0])
+            ]
+        if self.behaviour in ("many_deltas", "many_pings"):
+            _flood_stream(self.behaviour, reply)
+        if self.behaviour in ("sse_deep", "sse_bad_utf8"):
+            _unusable_event(self.behaviour, reply)
+        self.sent.append(" ".join(reply.headers).encode() + b" " + reply.body)
         return reply
 
     def _transport(self, reply: Reply, raw: bytes) -> Reply | None:
@@ -207,6 +284,103 @@ class HostileAnthropic(FakeAnthropic):
         else:
             out = out.replace(json.dumps(marker).strip('"'), json.dumps(key).strip('"'))
         reply.chunks = [out.encode()]
+
+
+def _echo(behaviour: str, reply: Reply, key: str) -> None:
+    """Quote ``key`` the way ``behaviour`` does (see the module's docstring)."""
+    stream = reply.headers.get("content-type", "").startswith("text/event-stream")
+    if stream and behaviour == "sse_lines":
+        ping = f'event: {key}\ndata: {{"type": "ping"}}\n\n'.encode()
+        lines = [f"id: {key}\n: seen {key}\n".encode() + c for c in reply.chunks]
+        reply.chunks = [*lines[:1], ping, *lines[1:]]
+    elif stream and behaviour == "tool_input_key":
+        _tool_input_echo(reply, key)
+    elif not stream and reply.headers.get("content-type", "").startswith("application/json"):
+        _json_echo(behaviour, reply, key)
+
+
+def _tool_input_echo(reply: Reply, key: str) -> None:
+    events = _events(reply)
+    pieces = [
+        i for i, d in enumerate(events) if (d.get("delta") or {}).get("type") == "input_json_delta"
+    ]
+    if not pieces:
+        return
+    text = '{"q": "' + escaped(key) + '"}'
+    half = len(text) // 2
+    first, last = pieces[0], pieces[-1]
+    events[first]["delta"]["partial_json"] = text[:half]
+    events[last]["delta"]["partial_json"] = text[half:] if last != first else text
+    for i in pieces[1:-1]:
+        events[i]["delta"]["partial_json"] = ""
+    reply.chunks = _chunks(events)
+
+
+def _json_echo(behaviour: str, reply: Reply, key: str) -> None:
+    body = reply.body.decode()
+    quoted = '"' + escaped(key) + '"'
+    if behaviour == "duplicate_member" and body.startswith('{"'):
+        first = body[1:].partition(":")[0]
+        reply.chunks = [("{" + first + ": " + quoted + ", " + body[1:]).encode()]
+    elif reply.status != 200:
+        return
+    elif behaviour == "deep_key":
+        reply.chunks = [("[" * 70 + quoted + "]" * 70).encode()]
+    elif behaviour == "malformed_key":
+        reply.chunks = [('{"type": "message", "content": [{"text": ' + quoted).encode()]
+    elif behaviour == "encoded_key":
+        doc = json.loads(body)
+        if isinstance(doc, dict) and doc.get("type") == "message":
+            words = " ".join(f"{k} {v}" for k, v in encoded_forms(key).items())
+            doc["content"] = [{"type": "text", "text": words}, *(doc.get("content") or [])]
+            reply.chunks = [json.dumps(doc).encode()]
+
+
+def _with_control(value: Any) -> Any:
+    """Every error message and text of an answer prefixed with :data:`CONTROL`."""
+    if isinstance(value, dict):
+        out = {k: _with_control(v) for k, v in value.items()}
+        for field in ("message", "text"):
+            if isinstance(out.get(field), str):
+                out[field] = CONTROL + out[field]
+        return out
+    if isinstance(value, list):
+        return [_with_control(v) for v in value]
+    return value
+
+
+def _unusable_event(behaviour: str, reply: Reply) -> None:
+    if not reply.headers.get("content-type", "").startswith("text/event-stream"):
+        return
+    if behaviour == "sse_deep":
+        deep = '{"type": "ping", "x": ' + "[" * 70 + "]" * 70 + "}"
+        reply.chunks.insert(1, f"event: ping\ndata: {deep}\n\n".encode())
+        return
+    for i, chunk in enumerate(reply.chunks):
+        if b'"text_delta"' in chunk:
+            reply.chunks[i] = chunk.replace(b'"text": "', b'"text": "\xff', 1)
+            return
+
+
+def _flood_stream(behaviour: str, reply: Reply) -> None:
+    if not reply.headers.get("content-type", "").startswith("text/event-stream"):
+        return
+    events = _events(reply)
+    at = next((i for i, d in enumerate(events) if d["type"] == "content_block_delta"), None)
+    if behaviour == "many_pings":
+        events[1:1] = [{"type": "ping"}] * 30_000
+    elif at is not None and events[at]["delta"].get("type") == "text_delta":
+        one = {"type": "content_block_delta", "index": events[at]["index"]}
+        events[at : at + 1] = [{**one, "delta": {"type": "text_delta", "text": "a"}}] * 19_000
+    reply.chunks = _chunks(events)
+
+
+def _control_codes(reply: Reply) -> None:
+    ctype = reply.headers.get("content-type", "")
+    if ctype.startswith("text/event-stream"):
+        reply.chunks = _chunks([_with_control(d) for d in _events(reply)])
+    elif ctype.startswith("application/json") and len(reply.chunks) == 1:
+        reply.chunks = [json.dumps(_with_control(json.loads(reply.chunks[0]))).encode()]
 
 
 class _HostileHandler(_Handler):

@@ -8,8 +8,10 @@ server) and tests/faultserver.py (raw-socket faults).
 from __future__ import annotations
 
 import json
+import re
 import resource
 import socket
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ import pytest
 import yaml
 from fakeserver import FakeAnthropic
 from faultserver import FaultServer
-from hostileserver import LEAKS, TRANSPORT, HostileAnthropic
+from hostileserver import CONTROL, ECHOES, LEAKS, TRANSPORT, HostileAnthropic, encoded_forms
 
 from conformance import runner
 from conformance.secrets import MIN_FRAGMENT, scrub_body, scrub_text
@@ -36,6 +38,30 @@ def fragments(key: str) -> list[str]:
 def assert_no_fragment(text: str, key: str, where: str) -> None:
     found = [f for f in fragments(key) if f in text]
     assert not found, f"{where} holds fragments of the key: {found[:3]}"
+
+
+# A realistic key: mixed case, as Anthropic's keys are (case folding must not let it through).
+MIXED_KEY = "sk-ant-api03-Zq8RkT2vWm9XpL4nB7cYdH3fJ6sG1aE5uK0oI"
+
+
+def _unescape(text: str) -> str:
+    """One level of JSON string escapes undone (``\\\\`` pairs kept apart from ``\\u``)."""
+    return re.sub(
+        r'\\(u[0-9a-fA-F]{4}|["\\/])',
+        lambda m: chr(int(m[1][1:], 16)) if m[1][0] == "u" else m[1],
+        text,
+    )
+
+
+def assert_no_key_anywhere(text: str, key: str, where: str) -> None:
+    """No 8-character window of the key, compared case-insensitively, as is or behind one
+    or two levels of JSON escapes; none of its base64, base64url or hex forms either."""
+    once = _unescape(text)
+    folded = "\n".join((text, once, _unescape(once))).lower()
+    found = [f for f in fragments(key.lower()) if f in folded]
+    for name, form in encoded_forms(key).items():
+        found += [f"{name}:{f}" for f in fragments(form[8:-8].lower()) if f in folded]
+    assert not found, f"{where} holds the key: {found[:3]}"
 
 
 def result_text(result: Any) -> str:
@@ -112,6 +138,49 @@ def test_a_leaking_endpoint_leaves_no_key_fragment_and_the_same_verdicts(behavio
     assert not differ, differ
     for cid, result in got.items():
         assert_no_fragment(result_text(result), FAKE_KEY, f"{behaviour}: {cid}")
+
+
+ECHO_CASES = (
+    "protocol.message",
+    "protocol.stream",
+    "protocol.errors",
+    "fields.max_tokens",
+    "claude_code.tool_input.stream",
+)
+
+
+@pytest.mark.parametrize("behaviour", sorted(ECHOES | {"header_name"}))
+def test_a_key_in_any_stream_line_broken_body_tool_input_or_encoding_is_never_kept(
+    behaviour: str, tmp_path: Path
+) -> None:
+    """Issue 25, 1-3 and 12: recording against an endpoint that echoes a mixed-case key in
+    SSE ``id:``/``event:``/comment lines, duplicate-member, 70-deep and malformed JSON, tool
+    input rebuilt from ``input_json_delta`` pieces, a header name, or base64/base64url/hex/
+    upper-case forms: no cassette and no result holds any 8-character window of it."""
+    key = MIXED_KEY
+    with HostileAnthropic(behaviour, key=key) as server:
+        h = Harness(server)
+        h._client = runner.make_client(h.target, h.settings, key)
+        try:
+            got = {
+                cid: h.run(cid, secrets=[key], mode="record", cassette_dir=tmp_path)
+                for cid in ECHO_CASES
+            }
+        finally:
+            h.close()
+        answers = b"".join(server.sent)
+    assert key.encode() in answers or escaped_in(answers, key), "the server echoed nothing"
+    cassettes = list(tmp_path.rglob("*.yaml"))
+    assert len(cassettes) == len(ECHO_CASES)
+    for path in cassettes:
+        assert_no_key_anywhere(path.read_text(), key, str(path))
+    for cid, result in got.items():
+        assert_no_key_anywhere(result_text(result), key, f"{behaviour}: {cid}")
+
+
+def escaped_in(data: bytes, key: str) -> bool:
+    """At least the key's first 12 characters (a stream may split the rest across pieces)."""
+    return key[:12].lower() in _unescape(_unescape(data.decode("utf-8", "replace"))).lower()
 
 
 # --- transport failures are errors, never verdicts ------------------------------------------
@@ -193,6 +262,52 @@ def test_sse_for_a_plain_request_is_an_error_and_html_200_too() -> None:
     with HostileAnthropic("html_200") as server:
         got = observe(server, ("protocol.message", "fields.max_tokens"))
     assert {r.observed for r in got.values()} == {"error"}
+
+
+STREAM_CASES = ("protocol.stream", *(c for c in all_case_ids() if c.startswith("clients.")))
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "why"),
+    [("sse_deep", "nested deeper than 64"), ("sse_bad_utf8", "invalid UTF-8")],
+)
+def test_an_unreadable_stream_event_is_an_error_like_the_same_body_outside_a_stream(
+    behaviour: str, why: str
+) -> None:
+    """Issue 25, 7: a stream event whose data is valid JSON nested 70 deep, or not UTF-8,
+    made ``protocol.stream`` and 8 ``clients.*`` rows violated/fail, saying "data is not
+    JSON" even for valid JSON. Every row that got such a stream is ``error``, saying why."""
+    with HostileAnthropic(behaviour) as server:
+        got = observe(server, STREAM_CASES)
+        streamed = [q for q in server.requests if (q.body or {}).get("stream")]
+    assert streamed, "no row asked for a stream"
+    hit = {
+        cid: r
+        for cid, r in got.items()
+        if any((q.get("request") or {}).get("stream") for q in r.evidence.get("requests") or [])
+    }
+    assert "protocol.stream" in hit and len(hit) >= 5, sorted(hit)
+    for cid, r in hit.items():
+        assert r.observed == "error", (cid, r.observed, r.message)
+        assert why in r.message and "data is not JSON" not in r.message, (cid, r.message)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "why"),
+    [("many_deltas", "budget"), ("many_pings", "more than 20,000 events")],
+)
+def test_a_stream_too_big_to_judge_in_the_row_budget_is_cut_at_it(behaviour: str, why: str) -> None:
+    """Issue 25, 11: 40k one-byte deltas took 15.4 s under ``row_seconds: 10`` and the row
+    passed (the budget covered only the wire); 350k pings took 590 MB. The budget now covers
+    parsing and judging, and a stream of more events than any answer has is unusable."""
+    with HostileAnthropic(behaviour) as server:
+        started = time.monotonic()
+        got = observe(server, ("protocol.stream",), budget={"row_seconds": 2})
+        elapsed = time.monotonic() - started
+    r = got["protocol.stream"]
+    assert r.observed == "error", (r.observed, r.message)
+    assert why in r.message, r.message
+    assert elapsed < 6, elapsed
 
 
 def test_a_dead_port_is_an_error_for_the_auth_row_not_a_violation() -> None:
@@ -319,6 +434,164 @@ def test_record_then_replay_a_key_quoting_endpoint_keeps_no_fragment_anywhere(
     assert_no_fragment(rep.stdout + rep.stderr, key, "replay output")
 
 
+def test_an_endpoints_control_characters_reach_no_terminal_line_and_no_report_file(
+    suite: Any, tmp_path: Path
+) -> None:
+    """Issue 25, 5: ESC sequences (cursor up, erase line, a forged "all rows passed"), NUL,
+    backspace, CR and a bidi override in every error message and text: none reaches stdout
+    (``-vv``: messages and evidence), matrix.md, index.html, results.json or JUnit; the
+    evidence keeps them escaped."""
+    with HostileAnthropic("control_codes") as server:
+        cdir = suite.cases_dir(server.base_url)
+        junit = tmp_path / "junit.xml"
+        run = suite.run(cdir, "-k", "protocol or fields.max_tokens", "-vv", f"--junitxml={junit}")
+    assert run.doc is not None and len(run.results) >= 8, run
+    found = artifacts(run.report_dir, [junit])
+    found["stdout"], found["stderr"] = run.stdout, run.stderr
+    controls = sorted({c for c in CONTROL if not c.isprintable()})
+    for name, text in found.items():
+        bad = sorted({repr(c) for c in controls if c in text})
+        assert not bad, f"{name} holds {bad}"
+    kept = json.dumps(run.doc["results"])
+    assert "\\\\x1b[1A" in kept and "\\\\u202e" in kept, "the evidence keeps the escaped form"
+
+
+# "Billion laughs": nine levels of nine aliases, 9^9 strings once expanded.
+ALIAS_BOMB = "".join(
+    f"  {name}: &{name} [{', '.join([f'*{prev}'] * 9) if prev else ', '.join(['lol'] * 9)}]\n"
+    for prev, name in zip(["", *"abcdefgh"], "abcdefghi", strict=True)
+)
+
+
+def measured(suite: Any, cdir: Path, *args: str) -> tuple[Any, float, float]:
+    """The run, its wall time and its peak memory (MB), measured by a wrapper process so
+    that no other child of this test process counts; cut after 60 s."""
+    cmd, report_dir = suite.command(cdir, *args)
+    wrapper = (
+        "import resource, subprocess, sys, time; t = time.monotonic(); "
+        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True, timeout=60); "
+        "sys.stdout.write(p.stdout); sys.stderr.write(p.stderr); "
+        "print(f'@@ {p.returncode} {time.monotonic() - t:.2f} "
+        "{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f}')"
+    )
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", wrapper, *cmd], cwd=suite.tmp, env=suite.env(),
+        capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert "@@ " in proc.stdout, proc.stderr[-2000:]
+    out, _, tail = proc.stdout.rpartition("@@ ")
+    code, seconds, mb = tail.split()
+    run = suite.finish(int(code), out, proc.stderr, report_dir)
+    return run, float(seconds), float(mb)
+
+
+@pytest.mark.parametrize(
+    "where", ["case file", "target extra_body", "--previous deep", "--previous 1 GB"]
+)
+def test_an_alias_bomb_or_a_huge_previous_stops_with_one_line_naming_the_file(
+    suite: Any, tmp_path: Path, where: str
+) -> None:
+    """Issue 25, 6 and 8: an alias bomb in a case file (INTERNALERROR MemoryError at 3 GB
+    after 51 s before) or in a target file's ``extra_body`` (32 s), a 100k-deep ``--previous``
+    (RecursionError) and a 1 GB one (4 GB): each stops the run before any request, exit 4,
+    one line naming the file, in under 5 s of its own work and 200 MB."""
+    args: list[str] = []
+    with FakeAnthropic() as server:
+        cdir = suite.cases_dir(server.base_url)
+        if where == "case file":
+            named = cdir / "zz_bomb.yaml"
+            named.write_text(
+                "table: Bomb\nabout: one row whose probe is an alias bomb\nrows:\n"
+                "  - id: fields.zz_bomb\n    row: bomb\n    declared: {anthropic: honored}\n"
+                "    oracle: acceptance\n    probe:\n      metadata:\n"
+                + textwrap.indent(ALIAS_BOMB, " " * 6)
+            )
+        elif where == "target extra_body":
+            named = cdir / "targets" / f"{TARGET}.yaml"
+            named.write_text(named.read_text() + "extra_body:\n" + ALIAS_BOMB)
+        else:
+            named = tmp_path / "previous.json"
+            if where == "--previous deep":
+                named.write_text("[" * 100_000 + "]" * 100_000)
+            else:
+                with named.open("wb") as fh:
+                    fh.truncate(1 << 30)  # sparse: 1 GB read back, nothing on disk
+            args = [f"--previous={named}"]
+        run, seconds, mb = measured(suite, cdir, *args)
+        assert not server.requests
+    text = run.stdout + run.stderr
+    print(f"{where}: exit {run.returncode}, {seconds:.1f} s, {mb:.0f} MB")
+    assert run.returncode == 4, text[-2000:]
+    assert "INTERNALERROR" not in text and "Traceback" not in text, text[-2000:]
+    errors = [ln for ln in text.splitlines() if named.name in ln]
+    assert len(errors) == 1 and "ERROR" in errors[0], text[-2000:]
+    assert mb < 200, mb
+    assert seconds < 5 + startup_seconds(suite), seconds
+
+
+def startup_seconds(suite: Any) -> float:
+    """What a run that loads the cases and stops at once costs on this machine (the 5 s
+    are for the bounded input itself; a busy CI machine starts pytest slowly)."""
+    import subprocess
+    import sys
+
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "pytest", "--version"], capture_output=True, timeout=60)
+    return 2 * (time.monotonic() - started) + 3
+
+
+def test_a_cassette_that_is_an_alias_bomb_is_an_error_naming_it(tmp_path: Path) -> None:
+    """Issue 25, 8: a replayed cassette is bounded like any input file."""
+    with FakeAnthropic() as server:
+        h = Harness(server)
+        try:
+            path = tmp_path / TARGET / "protocol.message.yaml"
+            path.parent.mkdir(parents=True)
+            path.write_text(
+                "interactions:\n- request: {}\n  extra:\n" + textwrap.indent(ALIAS_BOMB, "  ")
+            )
+            started = time.monotonic()
+            r = h.run("protocol.message", mode="replay", cassette_dir=tmp_path)
+        finally:
+            h.close()
+    assert time.monotonic() - started < 5
+    assert r.observed == "error" and "protocol.message.yaml" in r.message, r.message
+    assert "alias" in r.message, r.message
+
+
+def test_results_stay_strict_json_when_an_endpoint_sends_1e999999(suite: Any) -> None:
+    """Issue 25, 10: ``1e999999`` parses as infinity and was written as a bare ``Infinity``,
+    which ``JSON.parse`` refuses. Every file of the report parses with a strict parser."""
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"not strict JSON: {name}")
+
+    with HostileAnthropic("huge_numbers") as server:
+        cdir = suite.cases_dir(server.base_url)
+        run = suite.run(cdir, "-k", "protocol.message or fields.max_tokens or usage")
+        assert any(b"1e999999" in sent for sent in server.sent)
+    assert run.doc is not None and run.results, run
+    kept = (run.report_dir / "results.json").read_text()
+    assert "Infinity" in kept, "the huge number should be kept, as a string"
+    for path in run.report_dir.glob("*.json"):
+        json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_the_readme_workflow_gives_the_report_time_after_the_run_budget() -> None:
+    """Issue 25, 13: ``timeout-minutes: 60`` equalled the default ``run_seconds`` (3600):
+    against a hanging endpoint GitHub killed the job before the report was written or
+    uploaded. The sample leaves at least 10 minutes beyond the budget."""
+    repo = Path(__file__).resolve().parent.parent
+    readme = (repo / "README.md").read_text()
+    sample = readme.split("name: anthropic-conformance\n", 1)[1].split("```", 1)[0]
+    minutes = int(re.search(r"timeout-minutes: (\d+)", sample)[1])
+    settings = yaml.safe_load((repo / "cases" / "settings.yaml").read_text())
+    assert minutes * 60 >= settings["budget"]["run_seconds"] + 600, minutes
+
+
 def _child_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
@@ -386,6 +659,47 @@ def test_an_unknown_profile_stops_the_run_before_any_request(suite: Any) -> None
     assert run.returncode == 4, run
     text = run.stdout + run.stderr
     assert f"{TARGET}.yaml:" in text and "no-such-profile" in text and "fix:" in text, text
+
+
+def test_a_key_given_as_api_key_env_is_refused_without_being_shown(suite: Any) -> None:
+    """Issue 25, 4: the key where its variable's name belongs is refused (exit 4) and the
+    message never prints it (it used to say "set the environment variable sk-ant-...")."""
+    with FakeAnthropic() as server:
+        cdir = suite.cases_dir(server.base_url)
+        run = suite.run(cdir, f"--api-key-env={MIXED_KEY}", key=None)
+        assert not server.requests
+    assert run.returncode == 4, run
+    text = run.stdout + run.stderr
+    assert "NAME of an environment variable" in text and "fix:" in text, text
+    assert_no_key_anywhere(text, MIXED_KEY, "the terminal")
+
+
+BAD_BASE_URLS = ("file:///etc/passwd", "ftp://127.0.0.1/", "127.0.0.1:8088", "http://[::1")
+
+
+@pytest.mark.parametrize("url", BAD_BASE_URLS)
+def test_a_base_url_that_is_not_http_with_a_host_stops_the_run_before_any_request(
+    suite: Any, url: str
+) -> None:
+    """Issue 25, 9: on the command line (it used to give 96 ``error`` rows and exit 1, read
+    as findings; ``http://[::1`` an INTERNALERROR), exit 4 with the fix."""
+    with FakeAnthropic() as server:
+        cdir = suite.cases_dir(server.base_url)
+        run = suite.run(cdir, f"--base-url={url}")
+        assert not server.requests
+    text = run.stdout + run.stderr
+    assert run.returncode == 4, run
+    assert "--base-url" in text and "fix:" in text and "INTERNALERROR" not in text, text
+    assert run.doc is None or not run.doc["results"]
+
+
+def test_a_target_file_base_url_that_cannot_be_parsed_names_file_and_line(suite: Any) -> None:
+    cdir = suite.cases_dir("http://user:sk-secret-password@[::1")
+    run = suite.run(cdir)
+    text = run.stdout + run.stderr
+    assert run.returncode == 4, run
+    assert f"{TARGET}.yaml:" in text and "base_url" in text and "fix:" in text, text
+    assert "INTERNALERROR" not in text and "sk-secret-password" not in text, text
 
 
 def test_a_corrupt_cassette_is_an_error_naming_the_file(suite: Any, tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 Layers, bottom up (the package's ``__init__`` docstring says the same in words):
 
 0. base: ``yamlfile``, ``safejson``, ``secrets``, ``settings``, ``vocabulary``, ``hookspecs``,
-   ``filler``
+   ``filler``, ``display``
 1. inputs and transport pieces: ``sse``, ``limits``, ``targets``, ``cases``, ``transport``,
    ``sdk``
 2. the wire: ``protocol``, ``client``, ``exchange``
@@ -39,6 +39,7 @@ LAYERS: list[set[str]] = [
         "vocabulary",
         "hookspecs",
         "filler",
+        "display",
     },
     {"sse", "limits", "targets", "cases", "transport", "sdk"},
     {"protocol", "client", "exchange"},

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.declarations import declared_matrix
+from conformance.display import escape_tree
 from conformance.report import html as html_writer
 from conformance.report import markdown as markdown_writer
 from conformance.report.loading import ReportInputError, drift, load_results_file, merge
@@ -96,7 +97,7 @@ def render_markdown(
     profiles of one vendor follow, folded. ``provenance`` (:func:`cassette_provenance`)
     adds the server versions and recording dates of replayed targets.
     """
-    view = build_view(redact(doc), drift, declared, provenance)
+    view = build_view(escape_tree(redact(doc)), drift, declared, provenance)
     return markdown_writer.render(view, _page_url(page_url))
 
 
@@ -118,7 +119,7 @@ def render_html(
     the status) whose panel shows the declaration and its source; the changes between dated
     profiles of one vendor are listed, folded, below the matrix.
     """
-    return html_writer.render(build_view(redact(doc), drift, declared, provenance))
+    return html_writer.render(build_view(escape_tree(redact(doc)), drift, declared, provenance))
 
 
 def write_report(
@@ -143,8 +144,8 @@ def write_report(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    doc = redact(doc)
-    changes = drift(previous, doc) if previous is not None else None
+    doc = escape_tree(redact(doc))  # an endpoint's text is data: no control codes
+    changes = drift(escape_tree(previous), doc) if previous is not None else None
     paths = {
         "results": out_dir / "results.json",
         "html": out_dir / "index.html",

@@ -13,7 +13,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from conformance import safejson
 from conformance.results import RunInfo, build_document, validate_results
+
+# A results file read back (``--previous``, ``python -m conformance report``) is input: a
+# 1 GB one took 4 GB before it failed, a 150 MB one 22 s. A whole run of the five shipped
+# targets writes 1.7 MB.
+MAX_RESULTS_BYTES = 32 * 1024 * 1024
 
 
 class ReportInputError(ValueError):
@@ -30,7 +36,14 @@ def load_results_file(path: Path) -> dict[str, Any]:
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:  # at most the cap, whatever stat says (/dev/zero)
+            raw = fh.read(MAX_RESULTS_BYTES + 1)
+        if len(raw) > MAX_RESULTS_BYTES:
+            raise ReportInputError(
+                f"{path}: over {MAX_RESULTS_BYTES // 2**20} MB, bigger than any results file "
+                "(a whole run of five targets is under 2 MB); not read"
+            )
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ReportInputError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -40,11 +53,13 @@ def load_results_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ReportInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
-        doc = json.loads(text)
+        doc = safejson.loads(text)  # depth-limited: a 100k-deep file is refused, not a crash
     except json.JSONDecodeError as exc:
         raise ReportInputError(
             f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
         ) from None
+    except ValueError as exc:
+        raise ReportInputError(f"{path}: not a results file: {exc}") from None
     try:
         validate_results(doc)
     except jsonschema.ValidationError as exc:

@@ -1,0 +1,47 @@
+"""Text from an endpoint is data, never terminal or page control: the one function that
+escapes control characters before such text reaches a screen or a report.
+
+An endpoint's error message may carry ESC sequences (cursor-up and erase-line codes can hide
+a ``NEW:`` line behind a forged "all rows passed"), NUL, CR, backspace or bidi overrides
+that reorder what a reader sees. Every output boundary (the terminal lines, ``matrix.md``,
+``index.html``, results kept as evidence, JUnit through the row's message) shows them as
+visible escapes instead: ``\\x1b``, ``\\x00``, ``\\u202e``. The evidence keeps that escaped
+form; the verdicts were reached on the answer as received.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# C0 (but tab and newline), DEL, C1, and the Unicode controls that reorder or break lines.
+_BIDI = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_CONTROLS = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), *_BIDI, 0x2028, 0x2029]
+
+
+def _escape(code: int) -> str:
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+_TABLE = {code: _escape(code) for code in _CONTROLS if code not in (0x09, 0x0A)}
+_ONE_LINE = {**_TABLE, 0x09: "\\t", 0x0A: "\\n"}
+
+
+def escape_controls(text: str, *, one_line: bool = False) -> str:
+    """``text`` with every control character as a visible escape; tab and newline are kept
+    unless ``one_line`` (a terminal line per row must stay one line)."""
+    return text.translate(_ONE_LINE if one_line else _TABLE)
+
+
+def escape_tree(value: Any) -> Any:
+    """``value`` with :func:`escape_controls` applied to every string it holds (keys of
+    mappings included): what results and reports keep of an endpoint's answers."""
+    if isinstance(value, str):
+        return escape_controls(value)
+    if isinstance(value, dict):
+        return {
+            (escape_controls(k) if isinstance(k, str) else k): escape_tree(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [escape_tree(v) for v in value]
+    return value
