@@ -160,7 +160,7 @@ def test_replay_needs_no_key(suite: Any, fake_server: Any, tmp_path: Path) -> No
         cases_dir, "-k", "fields.max_tokens", mode="replay", key=None,
         cassette_dir=tmp_path / "empty",
     )  # fmt: skip
-    assert run.returncode == 1, run  # the row errors (no cassette), the run itself is fine
+    assert run.returncode == 3, run  # the row errors (no cassette): not judged, exit 3
     record = run.results["fields.max_tokens"]
     assert record["observed"] == "error"
     assert "no cassette at" in record["message"] and "API key" not in record["message"]
