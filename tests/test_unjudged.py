@@ -140,7 +140,21 @@ def test_a_finding_exits_1_and_a_usage_error_4(suite: Any) -> None:
         usage = suite.run(cases_dir, "--mode=nonsense")
     assert found.returncode == exitcodes.FINDINGS, found
     assert "exit 1: new deviations" in found.stdout
+    # pytest's own counts in the scoreboard's words
+    counts = found.stdout.strip().splitlines()[-1]
+    assert "1 NEW" in counts and "pass" in counts, counts
+    assert not any(w in counts for w in ("failed", "passed", "xfailed", "skipped")), counts
     assert usage.returncode == exitcodes.USAGE, usage
+
+
+def test_vv_shows_a_passing_rows_evidence(suite: Any) -> None:
+    with FakeAnthropic() as server:
+        cases_dir = suite.cases_dir(server.base_url)
+        plain = suite.run(cases_dir, "-k", "protocol.message")
+        run = suite.run(cases_dir, "-k", "protocol.message", "-vvv")  # -q -vvv: -vv
+    assert plain.results["protocol.message"]["outcome"] == "pass", plain
+    assert "pass: protocol.message [" not in plain.stdout
+    assert "pass: protocol.message [" in run.stdout and '"status": 200' in run.stdout, run
 
 
 def test_the_diagnosis_reads_the_requests_not_the_verdicts() -> None:

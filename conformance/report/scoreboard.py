@@ -51,16 +51,20 @@ class Score:
         return sum(self.counts.values())
 
 
-def column(record: Mapping[str, Any]) -> str:
-    """The scoreboard column of one result record."""
-    mark = record.get("expectation")
-    if record.get("outcome") == "pass" and mark is None:
+def column_of(kind: str | None, outcome: str) -> str:
+    """The column of a row of expectations ``kind`` (None: not classified) and ``outcome``."""
+    if outcome == "pass" and kind in (None, "pass"):
         return "pass"
-    if mark == "known" and record.get("outcome") == "inconclusive":
+    if kind == "known" and outcome == "inconclusive":
         return "inconclusive"  # an expected inconclusive is still undecided, not a deviation
-    if mark in BY_MARK:
-        return BY_MARK[mark]
-    return BY_OUTCOME.get(str(record.get("outcome")), "error")
+    if kind in BY_MARK:
+        return BY_MARK[kind]
+    return BY_OUTCOME.get(outcome, "error")
+
+
+def column(record: Mapping[str, Any]) -> str:
+    """The scoreboard column of one result record (its ``expectation`` mark and outcome)."""
+    return column_of(record.get("expectation"), str(record.get("outcome")))
 
 
 def readiness_word(line: str | None) -> str:
