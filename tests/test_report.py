@@ -612,3 +612,36 @@ def test_provenance_names_the_installed_software_where_no_header_did() -> None:
     assert server_text({"server": {}}) is None
     text = server_text({"server": {}, "software": {"claude-code-router": "2.0.0"}})
     assert text == "installed: claude-code-router 2.0.0"
+
+
+def test_page_and_matrix_md_open_with_the_same_scoreboard(tmp_path: Path) -> None:
+    """Issue 26: one line a target at the top of the page and of matrix.md, in the
+    terminal's words, with the counts of the records' outcomes and expectation marks."""
+    from reportdocs import make_doc
+
+    from conformance.report import scoreboard
+
+    doc = make_doc(("llamacpp", "litellm"))
+    doc["results"][0]["outcome"], doc["results"][0]["observed"] = "error", "error"
+    first = next(r for r in doc["results"] if r["outcome"] == "fail")
+    first["expectation"] = "known"
+    paths = write_report(doc, tmp_path)
+    page = paths["html"].read_text(encoding="utf-8")
+    md = (tmp_path / "matrix.md").read_text(encoding="utf-8")
+    assert page.index('id="scoreboard"') < page.index('id="matrix"')
+    lines = md.splitlines()
+    assert (
+        lines[2] == "| Target | pass | known | NEW | stale | inconclusive | error | Claude Code |"
+    )
+    for score in scoreboard.scores(doc["results"]):
+        counts = [score.counts[c] for c in scoreboard.COLUMNS]
+        assert sum(counts) == sum(1 for r in doc["results"] if r["target"] == score.target)
+        row = next(line for line in lines if line.startswith(f"| **{score.target}** | "))
+        assert [c.strip("* ") for c in row.split("|")[2:-2]] == [str(n) for n in counts], row
+        cells = re.search(rf'<tr data-target="{score.target}">(.*?)</tr>', page)
+        assert cells is not None
+        assert re.findall(r"<td[^>]*>(\d+)</td>", cells.group(1)) == [str(n) for n in counts]
+    llamacpp = scoreboard.score(
+        "llamacpp", [r for r in doc["results"] if r["target"] == "llamacpp"]
+    )
+    assert llamacpp.counts["error"] >= 1 or doc["results"][0]["target"] != "llamacpp"

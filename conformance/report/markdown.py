@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from conformance.expectations import shorten
+from conformance.report import scoreboard
 from conformance.report.loading import state
 from conformance.report.model import (
     EXPECT_TITLES,
@@ -115,6 +116,24 @@ def _targets_table(targets: list[TargetView]) -> list[str]:
     return [*out, ""]
 
 
+def _scoreboard(view: View) -> list[str]:
+    """Who is worst, first: one row a target in the terminal's and the page's words."""
+    board = scoreboard.scores(r for t in view.observed for r in t.records)
+    if not board:
+        return []
+    out = [
+        "| Target | " + " | ".join(scoreboard.COLUMNS) + " | Claude Code |",
+        "|:--|" + "--:|" * len(scoreboard.COLUMNS) + ":--|",
+    ]
+    for s in board:
+        cells = [
+            f"**{n}**" if n and c in ("NEW", "stale", "error") else str(n)
+            for c, n in ((c, s.counts[c]) for c in scoreboard.COLUMNS)
+        ]
+        out.append(f"| **{md(s.target)}** | " + " | ".join(cells) + f" | {md(s.readiness)} |")
+    return [*out, ""]
+
+
 def _provenance(view: View) -> list[str]:
     out = []
     for t in view.observed:
@@ -148,7 +167,7 @@ def _reasons(rows: list[Row], targets: list[TargetView], only_new: bool = False)
             note = ((rec or {}).get("declared") or {}).get("note")
             if rec is None or (rec["outcome"] == "pass" and not note):
                 continue
-            fresh = expect_mark(rec) in FRESH_MARKS
+            fresh = expect_mark(rec) in FRESH_MARKS or rec.get("outcome") == "error"
             if only_new and not fresh:
                 continue
             if rec["outcome"] not in ("fail", "error") and not note and not fresh:
@@ -315,6 +334,7 @@ def _render(view: View, page: str, reasons: str) -> str:
     observed, declared_only = view.observed, view.declared_only
     shown = observed or declared_only  # a report of declarations alone still has a matrix
     out: list[str] = ["## Anthropic Messages API compatibility matrix", ""]
+    out += _scoreboard(view)
     out += ["**Run:** " + " · ".join(md(p) for p in view.run_facts), ""]
     out += _provenance(view)
     legend = LEGEND
@@ -327,7 +347,7 @@ def _render(view: View, page: str, reasons: str) -> str:
         out += _drift(view.drift)
     if reasons != "all":
         kept = (
-            "only those of NEW cells and stale expectations are kept"
+            "only those of NEW cells, stale expectations and error rows are kept"
             if reasons == "new"
             else "they are left out"
         )
