@@ -641,4 +641,5 @@ def test_page_and_matrix_md_open_with_the_same_scoreboard(tmp_path: Path) -> Non
         cells = re.search(rf'<tr data-target="{score.target}">(.*?)</tr>', page)
         assert cells is not None
         assert re.findall(r"<td[^>]*>(\d+)</td>", cells.group(1)) == [str(n) for n in counts]
-    assert sum(s.counts["error"] for s in scoreboard.scores(doc["results"])) == 1
+    errors = sum(1 for r in doc["results"] if r["outcome"] == "error")
+    assert sum(s.counts["error"] for s in scoreboard.scores(doc["results"])) == errors >= 1
