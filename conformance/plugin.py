@@ -314,9 +314,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = run.ending.exitstatus
 
 
+NO_TARGET_HINT = (
+    "anthropic-conformance: no --target given, so no conformance case was collected. Run "
+    "e.g. `pytest --target llamacpp` (replays the shipped cassettes; `python -m conformance "
+    "list targets` lists them all), or `pytest tests` for the suite's own tests."
+)
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     run = _session(config)
     if run is None:
+        # Plain `pytest` collects cases/ (testpaths) and finds nothing without --target:
+        # pytest's "no tests ran" (exit 5) alone does not say what was missing.
+        if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not config.option.target:
+            terminalreporter.write_line(NO_TARGET_HINT)
         return
     from conformance.session import summary_lines
 

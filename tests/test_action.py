@@ -567,7 +567,7 @@ def test_merge_reports_of_two_separate_runs(llamacpp_run, tmp_path):
     assert "drift:" in proc.stdout
 
 
-def test_merge_reports_with_no_results_is_exit_2(tmp_path):
+def test_merge_reports_with_no_results_is_exit_4(tmp_path):
     (tmp_path / "empty").mkdir()
     proc = subprocess.run(
         ["bash", str(MERGE_SCRIPT), str(tmp_path / "empty"), str(tmp_path / "out")],
@@ -576,7 +576,7 @@ def test_merge_reports_with_no_results_is_exit_2(tmp_path):
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 2
+    assert proc.returncode == 4  # a usage error
     assert "no results.json under" in proc.stderr
 
 

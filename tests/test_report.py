@@ -558,7 +558,7 @@ def test_cli_bad_input(
     if content is not None:
         bad.write_text(content)
     code = main(["report", str(files["deepseek"]), str(bad), "-o", str(tmp_path / "o")])
-    assert code == 2
+    assert code == 4  # a usage error (conformance/exitcodes.py)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith(f"conformance report: error: {bad}: {expected}")
@@ -568,11 +568,11 @@ def test_cli_bad_input(
 def test_cli_bad_previous_and_usage(files: dict[str, Path], tmp_path: Path, capsys: Any) -> None:
     missing = tmp_path / "nope.json"
     assert (
-        main(["report", str(files["base"]), "-o", str(tmp_path), "--previous", str(missing)]) == 2
+        main(["report", str(files["base"]), "-o", str(tmp_path), "--previous", str(missing)]) == 4
     )
     assert f"{missing}: no such file" in capsys.readouterr().err
-    assert main([]) == 2
-    assert main(["report"]) == 2
+    assert main([]) == 4
+    assert main(["report"]) == 4
     assert main(["--help"]) == 0
 
 
@@ -600,7 +600,7 @@ def test_cli_subprocess(files: dict[str, Path], tmp_path: Path) -> None:
     proc = subprocess.run(
         [*cmd[:4], str(bad)], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
     )
-    assert proc.returncode == 2
+    assert proc.returncode == 4
     assert proc.stderr.startswith(f"conformance report: error: {bad}: not a valid results file")
     assert "Traceback" not in proc.stderr
 
@@ -643,3 +643,13 @@ def test_page_and_matrix_md_open_with_the_same_scoreboard(tmp_path: Path) -> Non
         assert re.findall(r"<td[^>]*>(\d+)</td>", cells.group(1)) == [str(n) for n in counts]
     errors = sum(1 for r in doc["results"] if r["outcome"] == "error")
     assert sum(s.counts["error"] for s in scoreboard.scores(doc["results"])) == errors >= 1
+
+
+def test_a_listing_into_a_pipe_that_closes_ends_quietly() -> None:
+    """Issue 26: ``python -m conformance list cases | head`` ended in a BrokenPipeError."""
+    proc = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m conformance list cases | head -n 2"],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 2, proc
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr

@@ -176,3 +176,13 @@ def test_the_readme_documents_every_exit_code() -> None:
         assert f"| {code} |" in table, code
     action = yaml.safe_load((REPO / "action.yml").read_text())
     assert "unjudged" in action["outputs"]["outcome"]["description"]
+
+
+def test_plain_pytest_names_the_target_option() -> None:
+    """Issue 26: plain ``pytest`` said "no tests ran" (exit 5) and nothing about --target."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q"], cwd=REPO, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == exitcodes.NOTHING_RUN, proc
+    assert "no --target given" in proc.stdout and "pytest --target llamacpp" in proc.stdout
