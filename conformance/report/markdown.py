@@ -167,7 +167,7 @@ def _reasons(rows: list[Row], targets: list[TargetView], only_new: bool = False)
             note = ((rec or {}).get("declared") or {}).get("note")
             if rec is None or (rec["outcome"] == "pass" and not note):
                 continue
-            fresh = expect_mark(rec) in FRESH_MARKS or rec.get("outcome") == "error"
+            fresh = expect_mark(rec) in FRESH_MARKS
             if only_new and not fresh:
                 continue
             if rec["outcome"] not in ("fail", "error") and not note and not fresh:
@@ -347,7 +347,7 @@ def _render(view: View, page: str, reasons: str) -> str:
         out += _drift(view.drift)
     if reasons != "all":
         kept = (
-            "only those of NEW cells, stale expectations and error rows are kept"
+            "only those of NEW cells and stale expectations are kept"
             if reasons == "new"
             else "they are left out"
         )
