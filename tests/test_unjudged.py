@@ -167,6 +167,10 @@ def test_the_diagnosis_reads_the_requests_not_the_verdicts() -> None:
     working = [*rows, {"id": "ok", "outcome": "pass", "evidence": {"requests": [{"status": 200}]}}]
     assert diagnosis.diagnose("t", working) is None  # something answered: judged
     assert diagnosis.diagnose("t", []) is None
+    # an auth row alone: its 401s to a wrong key and to none are what it asked for
+    wrong = [{"label": "wrong key", "status": 401}, {"label": "no key", "status": 401}]
+    auth = {"id": "protocol.auth_errors", "outcome": "pass", "evidence": {"requests": wrong}}
+    assert diagnosis.diagnose("t", [auth]) is None
 
 
 def test_the_readme_documents_every_exit_code() -> None:
