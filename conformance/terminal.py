@@ -152,7 +152,7 @@ def _why(code: int, counts: Mapping[str, int], diagnoses: list[Any]) -> str:
     if code == exitcodes.UNJUDGED:
         if diagnoses:
             names = ", ".join(d.target for d in diagnoses)
-            return f"could not judge {names} (diagnosis above); findings there rest on nothing"
+            return f"could not judge {names} (the diagnosis line above: cause and fix)"
         return (
             f"{counts.get('error', 0)} row(s) could not be judged (error: fix the endpoint, "
             "the target file or the cassette named; an error is never a known deviation)"
