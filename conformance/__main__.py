@@ -14,13 +14,17 @@ function that builds its subparser and sets ``func`` to a handler returning the 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
+from conformance import exitcodes
+
+# conformance/exitcodes.py: 0 done, 1 a regression (findings), 4 bad input (usage)
+EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = exitcodes.OK, exitcodes.FINDINGS, exitcodes.USAGE
 
 
 def _err(command: str, message: str) -> None:
@@ -277,14 +281,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand; return its exit code (argparse's usage errors give 2)."""
+    """Run one subcommand; return its exit code (argparse's usage errors give 4, as pytest's)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage error (2): return, do not exit
-        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    except SystemExit as exc:  # --help (0) or a usage error: return, do not exit
+        return EXIT_BAD_INPUT if exc.code else EXIT_OK
     return int(args.func(args))
 
 
+def run_piped(argv: list[str] | None = None) -> int:
+    """:func:`main`, for a shell: output into a pipe that closes early (``... | head``) ends
+    quietly, as ``ls | head`` does, instead of a BrokenPipeError traceback."""
+    try:
+        code = main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit; point it at devnull so that flush is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE: what the shell reports for `ls | head`'s ls
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_piped())

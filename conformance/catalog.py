@@ -54,14 +54,18 @@ def list_oracles() -> list[dict[str, str]]:
     return out
 
 
-def list_targets(cases_dir: Path) -> list[dict[str, Any]]:
+def list_targets(cases_dir: Path, cassette_dir: Path | None = None) -> list[dict[str, Any]]:
     """Every target file under ``cases_dir/targets``: name, title, base URL, model, profile,
-    the variable holding its key."""
+    the variable holding its key, and whether it can be replayed (it has cassettes in
+    ``cassette_dir``, default ``cassettes/`` beside ``cases_dir``: replay is the default mode,
+    and a target without any is refused in it)."""
     from conformance.targets import load_target
 
+    cassettes = Path(cassette_dir) if cassette_dir else Path(cases_dir).parent / "cassettes"
     out = []
     for path in sorted((Path(cases_dir) / "targets").glob("*.yaml")):
         t = load_target(path)
+        where = cassettes / t.name
         out.append(
             {
                 "name": t.name,
@@ -70,6 +74,7 @@ def list_targets(cases_dir: Path) -> list[dict[str, Any]]:
                 "model": t.model,
                 "profile": t.profile,
                 "api_key_env": t.api_key_env,
+                "replayable": where.is_dir() and next(where.glob("*.yaml"), None) is not None,
             }
         )
     return out
@@ -99,8 +104,13 @@ def list_cases(cases_dir: Path, oracle_names: Iterable[str] | None = None) -> li
 def format_listing(kind: str, items: list[dict[str, Any]]) -> list[str]:
     """Lines for ``python -m conformance list <kind>``: aligned, one item per line."""
     if kind == "targets":
+        how = {True: "replay or live", False: "live only (no cassettes)"}
         rows = [
-            (t["name"], f"{t['base_url']}  model {t['model']}  profile {t['profile']}")
+            (
+                t["name"],
+                f"{how[bool(t.get('replayable'))]:<24}  {t['base_url']}  model {t['model']}  "
+                f"profile {t['profile']}",
+            )
             for t in items
         ]
     elif kind == "cases":

@@ -45,9 +45,10 @@ class Exchange:
         return self.status is not None and 200 <= self.status < 300 and self.error is None
 
     @property
-    def client_error(self) -> bool:
-        """The endpoint's own refusal of the request: a complete 4xx answer. 408 and 429 are
-        about the transport (time, rate), not the request, so they are not refusals."""
+    def refusal_status(self) -> bool:
+        """A complete 4xx answer, 408 and 429 aside (they are about time and rate, not the
+        request). Whether it is the endpoint's own refusal depends on its body:
+        :attr:`client_error`."""
         return (
             self.status is not None
             and 400 <= self.status < 500
@@ -56,18 +57,37 @@ class Exchange:
         )
 
     @property
+    def client_error(self) -> bool:
+        """The endpoint's own refusal of the request: a 4xx (not 408/429) whose body is an
+        API error envelope (:func:`api_error_envelope`). This is the one place ``rejected``
+        rests on: a 4xx without one (an HTML 404 page, a proxy's text 401, a framework's
+        "route not found") is a transport failure, never a verdict."""
+        return self.refusal_status and api_error_envelope(self.json)
+
+    @property
+    def not_served(self) -> bool:
+        """A 404 or 405 without an API error envelope: nothing at this path answers the API
+        (a wrong base URL or path), so no row can be judged from it."""
+        return self.status in (404, 405) and self.error is None and not self.client_error
+
+    @property
     def unanswered(self) -> bool:
         """The endpoint did not answer this request itself: no answer, a cut or unparsable
-        one, a redirect, 408, 429, or a "busy" 5xx (503, 504, 529). Whatever a check wants
-        of an answer, this is an error, not a finding."""
+        one, a redirect, 408, 429, a "busy" 5xx (503, 504, 529), or a 404/405 that is not
+        the API's (:attr:`not_served`). Whatever a check wants of an answer, this is an
+        error, not a finding."""
         if self.error is not None or self.status is None:
             return True
-        return 300 <= self.status < 400 or self.status in (408, 429, 503, 504, 529)
+        return (
+            300 <= self.status < 400
+            or self.status in (408, 429, 503, 504, 529)
+            or (self.not_served)
+        )
 
     @property
     def transport_failure(self) -> bool:
         """Nothing usable came back: no answer, a cut or unparsable one, a redirect, a 408,
-        429, 529 or other 5xx."""
+        429, 529 or other 5xx, or a 4xx that is not an API error envelope."""
         return not self.ok and not self.client_error
 
     @property
@@ -133,6 +153,30 @@ class Exchange:
                 self.error_message() or self.clean(self.raw[:4096].decode("utf-8", "replace"))[:200]
             )
         return out
+
+
+def api_error_envelope(body: Any) -> bool:
+    """Is this JSON body an API's refusal, as opposed to a page or a framework's default?
+
+    Anthropic's ``{"type": "error", "error": {"type", "message"}}`` and OpenAI's
+    ``{"error": {"message", "type", ...}}`` (llama.cpp, LiteLLM, vLLM, Ollama): an ``error``
+    object with a string ``message`` or ``type``. Also a validation list naming the refused
+    part of the request, ``{"detail": [{"loc": ["body", ...], "msg": ...}]}`` (FastAPI's
+    422, which claude-code-proxy answers): it is that endpoint's own refusal of a field.
+    Not: HTML or text, ``{"detail": "Not Found"}``, ``{"error": "Not Found", "statusCode":
+    404}`` (route-not-found defaults that say the path is wrong, not the request).
+    """
+    if not isinstance(body, dict):
+        return False
+    err = body.get("error")
+    if isinstance(err, dict):
+        return isinstance(err.get("message"), str) or isinstance(err.get("type"), str)
+    detail = body.get("detail")
+    return (
+        isinstance(detail, list)
+        and bool(detail)
+        and all(isinstance(d, dict) and isinstance(d.get("loc"), list) for d in detail)
+    )
 
 
 def retry_after(headers: dict[str, str]) -> float | None:

@@ -29,6 +29,18 @@ if TYPE_CHECKING:
     from conformance.session import Session
 
 RESULT_KEY = "anthropic_conformance_result"
+COLUMN_KEY = "anthropic_conformance_column"  # the row's scoreboard column, for pytest's counts
+# pytest's counts in the scoreboard's words (conformance.report.scoreboard.COLUMNS):
+# category, progress letter, -v word. "known" rather than "xfailed", "inconclusive" rather
+# than "skipped", "NEW" and "stale" rather than "failed".
+TEST_STATUS = {
+    "pass": ("pass", ".", "PASS"),
+    "known": ("known", "x", "KNOWN"),
+    "inconclusive": ("inconclusive", "s", "INCONCLUSIVE"),
+    "NEW": ("NEW", "F", "NEW"),
+    "stale": ("stale", "F", "STALE"),
+    "error": ("error", "E", "ERROR"),
+}
 MODES = ("live", "record", "replay")
 # Options whose value is a path. pytest decides its rootdir from the command line before any
 # plugin's options are known, so in `--report-dir DIR` it takes an existing DIR for a test
@@ -225,6 +237,9 @@ class CaseItem(pytest.Item):
         record = run.run_case(self.case, self.target).to_dict()
         self.user_properties.append((RESULT_KEY, json.dumps(record)))
         row = expectations.classify_one(record, run.expectations)
+        from conformance.report.scoreboard import column_of
+
+        self.user_properties.append((COLUMN_KEY, column_of(row.kind, row.outcome)))
         if row.kind == expectations.PASS:
             return
         # Skips and xfails show on pytest's progress line: their text is the one line; a NEW
@@ -249,6 +264,15 @@ class CaseItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, max(self.case.line - 1, 0), f"{self.case.id} [{self.target.name}]"
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    """A row's status in pytest's own counts, in the scoreboard's words: ``12 pass, 30
+    known, 29 inconclusive, 2 NEW, 1 error`` rather than passed, xfailed, skipped, failed."""
+    if report.when != "call" or _session(config) is None:
+        return None
+    column = dict(getattr(report, "user_properties", ())).get(COLUMN_KEY)
+    return TEST_STATUS.get(column) if isinstance(column, str) else None
 
 
 class _Collector:
@@ -290,9 +314,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = run.ending.exitstatus
 
 
+NO_TARGET_HINT = (
+    "anthropic-conformance: no --target given, so no conformance case was collected. Run "
+    "e.g. `pytest --target llamacpp` (replays the shipped cassettes; `python -m conformance "
+    "list targets` lists them all), or `pytest tests` for the suite's own tests."
+)
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     run = _session(config)
     if run is None:
+        # Plain `pytest` collects cases/ (testpaths) and finds nothing without --target:
+        # pytest's "no tests ran" (exit 5) alone does not say what was missing.
+        if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not config.option.target:
+            terminalreporter.write_line(NO_TARGET_HINT)
         return
     from conformance.session import summary_lines
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -238,11 +238,12 @@ class Ending:
     declared_error: str | None = None
     regressions: list[dict[str, Any]] | None = None  # None: no gate was asked for
     exitstatus: int | None = None  # None: keep pytest's
+    diagnoses: list[Any] = field(default_factory=list)  # diagnosis.Diagnosis: unjudged targets
 
 
 def finish(run: Session, config: pytest.Config, selected: int, exitstatus: int) -> Ending:
     """The end of a run (controller only): results.json, the matrix, the gate, provenance."""
-    from conformance import expectations, gate, report, results
+    from conformance import diagnosis, exitcodes, expectations, gate, report, results
     from conformance.report import guard
     from conformance.results import now_iso
     from conformance.yamlfile import InputError
@@ -276,11 +277,13 @@ def finish(run: Session, config: pytest.Config, selected: int, exitstatus: int) 
     expectations.annotate(doc, summary)  # the report marks known deviations apart from new
     paths = report.write_report(doc, decision.out_dir, previous, declared, provenance)
     ending = Ending(paths["results"], decision.message, summary, doc, declared_error)
-    if exitstatus in (0, 1):  # known deviations pass; a NEW or stale row fails the run
-        ending.exitstatus = expectations.exit_code(summary)
+    ending.diagnoses = diagnosis.diagnose_run(doc)
+    if exitstatus in (0, 1):  # known deviations pass; NEW or stale: 1; unjudged rows: 3
+        ending.exitstatus = expectations.exit_code(summary, bool(ending.diagnoses))
     if run.fail_on_regression and exitstatus in (0, 1):
         ending.regressions = gate.compare(previous, doc).regressions
-        ending.exitstatus = 1 if ending.regressions else 0
+        if not ending.diagnoses:  # a target that could not be judged stays unjudged
+            ending.exitstatus = exitcodes.FINDINGS if ending.regressions else exitcodes.OK
     if run.mode == "record":
         write_provenance(run)
     config.hook.pytest_conformance_report(paths=paths, document=doc)
@@ -315,7 +318,8 @@ def summary_lines(run: Session) -> list[str]:
         from conformance import terminal
 
         lines += terminal.lines(ending.doc, ending.summary, verbose=max(run.verbosity, 0))
-        lines.append(terminal.summary_line(ending.summary))
+        lines += terminal.scoreboard_lines(ending.doc)
+        lines.append(terminal.summary_line(ending.summary, ending.diagnoses))
     else:
         counts: dict[str, int] = {}
         for r in run.results:

@@ -92,9 +92,18 @@ def check_profiles(targets: list[Target], profiles: Collection[str]) -> None:
     for t in targets:
         if t.profile in profiles:
             continue
-        line = 1
+        line, doc = 1, None
         if t.path is not None and t.path.exists():
-            line = getattr(load(t.path), "key_lines", {}).get("profile", 1)
+            doc = load(t.path)
+            line = getattr(doc, "key_lines", {}).get("profile", 1)
+        if isinstance(doc, dict) and "profile" not in doc:  # it defaulted to the name
+            raise InputError(
+                f"{t.path}:1: target {t.name!r} has no profile: (it defaults to the target's "
+                f"name, and there is no profile {t.name!r}); fix: add `profile: anthropic` "
+                "to check your endpoint against the Anthropic API itself, or name one of "
+                f"{', '.join(sorted(profiles))} (a vendor's table), or add "
+                f"cases/profiles/{t.name}.yaml"
+            )
         raise InputError(
             f"{t.path or t.name}:{line}: target {t.name!r} declares unknown profile "
             f"{t.profile!r}{did_you_mean(t.profile, profiles)}; fix: name one of "

@@ -21,12 +21,14 @@
 #   CONFORMANCE_DEFER_EXIT     true: exit 0 after writing the exit-code output (the Action's
 #                              last step exits with it, so the report is uploaded first)
 #
-# Outputs (GITHUB_OUTPUT): exit-code, outcome (pass | findings | error), report-dir, results,
-# matrix, artifact-name. The key is never read, printed or written here: the suite reads it
-# from the variable named by the target file or by CONFORMANCE_API_KEY_ENV.
+# Outputs (GITHUB_OUTPUT): exit-code, outcome (pass | findings | unjudged | usage | error),
+# report-dir, results, matrix, artifact-name. The key is never read, printed or written here:
+# the suite reads it from the variable named by the target file or by CONFORMANCE_API_KEY_ENV.
 #
-# Exit codes: the suite's (0 every row matches its declaration, 1 rows contradict it, other =
-# error), or 2 for bad inputs found before the suite runs.
+# Exit codes: the suite's (README, "Exit codes"; conformance/exitcodes.py): 0 every row as
+# declared or known, 1 findings (new deviations, stale expectations), 3 rows not judged
+# (endpoint unreachable, transport failures, broken cassettes), 4 usage errors (bad inputs
+# found here before the suite runs too), other = error.
 set -euo pipefail
 
 SUITE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,16 +37,20 @@ WORK="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/anthropic-conformance-action"
 : "${GITHUB_OUTPUT:=/dev/null}"
 : "${GITHUB_STEP_SUMMARY:=/dev/null}"
 
-die() {  # bad input: one line, exit 2 (or defer it like any other exit code)
+die() {  # bad input: one line, exit 4 like the suite's usage errors (or defer it)
   echo "::error title=anthropic-conformance::$1" >&2
-  finish 2
+  finish 4
 }
 output() { printf '%s=%s\n' "$1" "$2" >>"$GITHUB_OUTPUT"; }
 abspath() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$CALLER_DIR" "$1" ;; esac; }
 finish() {
   local code=$1 outcome=error
-  [ "$code" -eq 0 ] && outcome=pass
-  [ "$code" -eq 1 ] && outcome=findings
+  case "$code" in  # conformance/exitcodes.py's OUTCOMES
+    0) outcome=pass ;;
+    1) outcome=findings ;;
+    3) outcome=unjudged ;;
+    4) outcome=usage ;;
+  esac
   output exit-code "$code"
   output outcome "$outcome"
   if [ "${CONFORMANCE_DEFER_EXIT:-false}" = true ]; then exit 0; fi
@@ -149,6 +155,8 @@ set -e
 case "$code" in
   0) verdict="every row matches its declaration or is a known deviation (expectations)" ;;
   1) verdict="new deviations, or stale expectations (findings): this fails the job" ;;
+  3) verdict="rows could not be judged (endpoint unreachable, transport failures or broken cassettes; the diagnosis is in the job log): this fails the job" ;;
+  4) verdict="a usage error (options or input files): see the job log" ;;
   *) verdict="the run did not finish cleanly (pytest exit $code): see the job log" ;;
 esac
 {

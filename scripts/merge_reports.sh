@@ -9,13 +9,13 @@
 # their declared column; further arguments are passed through. Uses the `python` on PATH
 # (the suite installed with the README's install), or $PYTHON.
 # With GITHUB_STEP_SUMMARY set, the merged matrix.md is appended to it (once).
-# Exit codes: the report command's (0 done, 1 a regression with --fail-on-regression, 2 bad
-# input), and 2 when the folder holds no results.json.
+# Exit codes (README, "Exit codes"): the report command's (0 done, 1 a regression with
+# --fail-on-regression, 4 bad input), and 4 when the folder holds no results.json.
 set -euo pipefail
 SUITE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ $# -lt 2 ] || [ ! -d "$1" ]; then
   echo "usage: $0 ARTIFACTS_DIR OUTPUT_DIR [report options...]" >&2
-  exit 2
+  exit 4
 fi
 src="$1" out="$2"
 shift 2
@@ -24,7 +24,7 @@ while IFS= read -r -d '' f; do results+=("$f"); done \
   < <(find "$src" -name results.json -type f -print0 | LC_ALL=C sort -z)
 if [ ${#results[@]} -eq 0 ]; then
   echo "merge_reports: no results.json under $src" >&2
-  exit 2
+  exit 4
 fi
 printf 'merge_reports: %s\n' "${results[@]}"
 # The report command appends matrix.md to $GITHUB_STEP_SUMMARY itself; should it stop doing

@@ -51,7 +51,11 @@ Transport failures that must not become verdicts:
 * ``deep_json``: a 200 JSON answer nested 100,000 deep (and a 400 one for errors);
 * ``sse_for_json``: a request without ``stream`` answered with an SSE stream;
 * ``gzip_bomb``: a 200 gzip answer of ~1 MB that inflates to 1 GB;
-* ``html_200``: a 200 ``text/html`` page for every /v1/messages request.
+* ``html_200``: a 200 ``text/html`` page for every /v1/messages request;
+* ``html_404``: a 404 ``text/html`` page for every request, on every path (a wrong base
+  URL: the site answers, the API is not there);
+* ``text_400``: a ``text/plain`` 400 for every /v1/messages request (a proxy's page, not
+  the API's refusal).
 
 The raw-socket faults (a server that never answers, an endless stream, streams cut
 mid-event) are tests/faultserver.py's.
@@ -97,6 +101,8 @@ BEHAVIOURS = (
             "huge_numbers",
             "many_deltas",
             "many_pings",
+            "html_404",
+            "text_400",
         }
     )
 )
@@ -114,6 +120,7 @@ TRANSPORT = frozenset(
         "overloaded_529",
         "server_error_500",
         "bad_gateway_html",
+        "html_404",
     }
 )
 
@@ -187,6 +194,9 @@ class HostileAnthropic(FakeAnthropic):
         headers = {k.lower(): v for k, v in headers.items()}
         key = _key_of(headers)
         route = path.split("?", 1)[0]
+        if self.behaviour == "html_404":
+            page = b"<html><head><title>404 Not Found</title></head><body>nginx</body></html>"
+            return Reply(404, {"content-type": "text/html"}, [page])
         reply = super().handle(method, path, headers, raw)
         if route == "/v1/messages":
             reply = self._transport(reply, raw) or reply
@@ -233,6 +243,8 @@ class HostileAnthropic(FakeAnthropic):
         if b == "deep_json":
             status = 200 if reply.status == 200 else 400
             return Reply(status, {"content-type": "application/json"}, [b"[" * 100_000])
+        if b == "text_400":
+            return Reply(400, {"content-type": "text/plain"}, [b"Bad Request"])
         if b == "html_200":
             return Reply(200, {"content-type": "text/html"}, [b"<html><body>hi</body></html>"])
         if b == "gzip_bomb":

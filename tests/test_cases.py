@@ -299,4 +299,4 @@ def test_cases_dir_alone_collects_the_cases_it_loads(suite: Any, tmp_path: Path)
         cwd=repo, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "1 passed" in proc.stdout, proc.stdout[-1000:]
+    assert "1 pass in" in proc.stdout, proc.stdout[-1000:]

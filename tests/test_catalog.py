@@ -42,6 +42,7 @@ def test_suggestions() -> None:
 
 def test_list_targets_cases_oracles_from_the_repo() -> None:
     targets = {t["name"]: t for t in catalog.list_targets(CASES)}
+    assert targets["llamacpp"]["replayable"] and not targets["deepseek"]["replayable"]
     assert {"llamacpp", "litellm", "deepseek"} <= set(targets)
     assert targets["llamacpp"]["api_key_env"] == "LLAMACPP_API_KEY"
     cases = catalog.list_cases(CASES)
@@ -61,6 +62,8 @@ def test_format_listing_aligns() -> None:
     )
     assert lines == ["a    x", "bbb  y"]
     lines = catalog.format_listing("targets", catalog.list_targets(CASES))
+    assert any(line.startswith("llamacpp ") and "replay or live" in line for line in lines)
+    assert any(line.startswith("deepseek ") and "live only" in line for line in lines)
     assert any(line.startswith("llamacpp ") and "model smollm2" in line for line in lines)
     with pytest.raises(ValueError):
         catalog.format_listing("things", [])

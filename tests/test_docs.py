@@ -125,3 +125,24 @@ def test_each_docs_example_file_is_valid(doc: str, schema: str) -> None:
         )
     ]
     assert not errors, f"docs/{doc}.md's example: {errors}"
+
+
+def test_the_readmes_layout_names_only_files_that_exist_once() -> None:
+    """Issue 26: the layout table named conformance/capture.py (a package) and listed
+    others twice."""
+    import re
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout") :]
+    layout = layout[: layout.index("\n## ", 3)] if "\n## " in layout[3:] else layout
+    first_cells = [line.split("|")[1] for line in layout.splitlines() if line.startswith("| `")]
+    named = [
+        n
+        for cell in first_cells
+        for n in re.findall(r"`((?:conformance|cases|tests|docs|scripts|cassettes)/[^`<*]*)`", cell)
+    ]
+    assert named, layout[:500]
+    missing = [n for n in named if not (REPO / n).exists()]
+    assert missing == [], missing
+    twice = sorted({n for n in named if named.count(n) > 1})
+    assert twice == [], twice

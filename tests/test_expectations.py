@@ -155,7 +155,7 @@ def test_classify_every_kind() -> None:
         "a.changed": ex.STALE,
         "a.moved": ex.STALE,
         "a.err": ex.ERROR,
-        "a.known_err": ex.KNOWN,
+        "a.known_err": ex.ERROR,  # listed, and still never known (issue 26)
         "a.inc": ex.NEW_INCONCLUSIVE,
     }
     why = {r.id: r.why for r in summary.rows if r.why}
@@ -164,6 +164,28 @@ def test_classify_every_kind() -> None:
     assert summary.not_run == [("t", "a.absent")]
     assert summary.without_file == []
     assert ex.exit_code(summary) == 1
+    assert "never a known deviation" in why["a.known_err"]
+
+
+@pytest.mark.parametrize(
+    ("records", "diagnosed", "code"),
+    [
+        ((("a.pass", "pass", "honored"), ("a.known", "fail", "ignored")), False, 0),
+        ((("a.known", "fail", "ignored"), ("a.new", "fail", "rejected")), False, 1),
+        ((("a.known", "pass", "honored"),), False, 1),  # stale
+        ((("a.pass", "pass", "honored"), ("a.err", "error", "error")), False, 3),
+        ((("a.known_err", "error", "error"),), False, 3),  # listed as known: still 3
+        ((("a.new", "fail", "rejected"), ("a.err", "error", "error")), False, 1),
+        ((("a.pass", "pass", "honored"), ("a.new", "fail", "rejected")), True, 3),
+    ],
+    ids=["known", "new", "stale", "error", "listed-error", "new-and-error", "diagnosed"],
+)
+def test_exit_codes_tell_findings_from_rows_not_judged(
+    records: tuple[tuple[str, str, str], ...], diagnosed: bool, code: int
+) -> None:
+    e = exps(a_known=("fail", "ignored"), a_known_err=("error", "error"))
+    summary = ex.classify(doc(*(rec(*r) for r in records)), e)
+    assert ex.exit_code(summary, diagnosed) == code
 
 
 def test_exit_code_zero_only_when_everything_is_expected() -> None:
@@ -257,7 +279,7 @@ def test_cli_write_refuses_an_incomplete_run_and_check_gates(tmp_path: Path, cap
     run = doc(rec("a.x", "fail", "ignored"), complete=False)
     results = tmp_path / "results.json"
     results.write_text(json.dumps(_schema_valid(run)))
-    assert exw.main(["write", "--results", str(results), "--cases", str(cases_dir)]) == 2
+    assert exw.main(["write", "--results", str(results), "--cases", str(cases_dir)]) == 4
     assert "not complete" in capsys.readouterr().err
     assert exw.main(["check", "--results", str(results), "--cases", str(cases_dir)]) == 1
     assert "NEW: a.x [t]" in capsys.readouterr().out
@@ -266,7 +288,7 @@ def test_cli_write_refuses_an_incomplete_run_and_check_gates(tmp_path: Path, cap
     assert (cases_dir / "expectations" / "t.yaml").is_file()
     assert exw.main(["check", "--results", str(results), "--cases", str(cases_dir)]) == 0
     results.write_text("{}")
-    assert exw.main(["check", "--results", str(results), "--cases", str(cases_dir)]) == 2
+    assert exw.main(["check", "--results", str(results), "--cases", str(cases_dir)]) == 4
     assert "not a valid results.json" in capsys.readouterr().err
 
 
@@ -300,8 +322,10 @@ SHIPPED = SHIPPED_TARGETS
 
 @pytest.mark.parametrize("target", SHIPPED)
 def test_shipped_expectations_match_a_replay(tmp_path: Path, target: str) -> None:
-    """Replaying the shipped cassettes exits 0 against the committed expectations: every row
-    that does not pass is known. (If this fails after a re-recording, rerun the generator.)"""
+    """Replaying the shipped cassettes finds nothing new against the committed expectations:
+    every row that does not pass is known, or is an ``error`` (not judged), which is never
+    known and makes the run exit 3 instead of 0. (If this fails after a re-recording, rerun
+    the generator; an error row is fixed by re-recording, not by listing it.)"""
     import subprocess
     import sys
 
@@ -311,12 +335,15 @@ def test_shipped_expectations_match_a_replay(tmp_path: Path, target: str) -> Non
          f"--report-dir={out}"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     run = json.loads((out / "results.json").read_text())
     summary = ex.classify(run, ex.load_dir(REPO / "cases", [target]))
-    bad = [(r.id, r.kind, r.why) for r in summary.rows if r.kind in ex.FAILING_KINDS]
-    assert bad == []
-    assert ex.exit_code(summary) == 0
+    bad = [(r.id, r.kind, r.why) for r in summary.rows if r.kind in ex.FINDING_KINDS]
+    assert bad == [], proc.stdout[-2000:]
+    errors = sorted(r.id for r in summary.of(ex.ERROR))
+    assert proc.returncode == (3 if errors else 0), (errors, proc.stdout[-2000:] + proc.stderr)
+    assert ex.exit_code(summary) == (3 if errors else 0)
+    if errors:
+        print(f"{target}: {len(errors)} error row(s), exit 3: {errors}")
 
 
 def test_the_main_job_fails_when_one_cassette_is_edited_to_change_a_verdict(tmp_path: Path):

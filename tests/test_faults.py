@@ -276,7 +276,7 @@ def test_a_dead_endpoint_gives_error_rows_and_a_complete_run(suite: Any) -> None
     cases_dir = suite.cases_dir(f"http://127.0.0.1:{port}", settings=QUICK)
     rows = ["fields.max_tokens", "fields.stream", "fields.system", "headers.x-api-key"]
     run = suite.run(cases_dir, "-k", " or ".join(rows))
-    assert run.returncode == 1, run  # error rows are findings, not a crash
+    assert run.returncode == 3, run  # rows not judged: exit 3, not a crash and not a finding
     assert "Traceback" not in run.stdout + run.stderr
     results.validate_results(run.doc)
     assert run.doc["run"]["complete"] is True

@@ -310,6 +310,22 @@ def test_a_stream_too_big_to_judge_in_the_row_budget_is_cut_at_it(behaviour: str
     assert elapsed < 6, elapsed
 
 
+def test_a_4xx_that_is_not_the_apis_refusal_never_makes_a_row_rejected() -> None:
+    """Issue 26: ``rejected`` rests on the endpoint's own Anthropic- or OpenAI-shaped
+    refusal. A text 400 from a proxy in front, or an HTML 404 for a wrong base path, is an
+    error on the rows that the fake server's real 400s make ``rejected``."""
+    refused = ("fields.temperature.range", "fields.max_tokens", "fields.model")
+    with FakeAnthropic() as plain:
+        real = observe(plain, ("fields.temperature.range",))
+    assert real["fields.temperature.range"].observed != "error"
+    for behaviour in ("text_400", "html_404"):
+        with HostileAnthropic(behaviour) as server:
+            got = observe(server, refused)
+        for cid, r in got.items():
+            assert r.observed == "error", (behaviour, cid, r.observed, r.message)
+            assert r.outcome == "error"
+
+
 def test_a_dead_port_is_an_error_for_the_auth_row_not_a_violation() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -382,3 +382,43 @@ def test_vendored_schemas_are_what_the_pinned_sdk_generates(name: str) -> None:
     assert f"anthropic=={anthropic.__version__}" in vendored.pop("$comment")
     module = shared if name == "ErrorResponse" else anthropic.types
     assert vendored == pydantic.TypeAdapter(getattr(module, name)).json_schema()
+
+
+# --- issue 26: which 4xx is the endpoint's own refusal --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "envelope"),
+    [
+        ({"type": "error", "error": {"type": "invalid_request_error", "message": "x"}}, True),
+        ({"error": {"message": "bad", "type": "invalid_request_error", "code": 400}}, True),
+        ({"error": {"code": 400, "message": "Field 'temperature': bad"}}, True),
+        ({"detail": [{"loc": ["body", "messages", 0], "msg": "bad", "type": "x"}]}, True),
+        ({"detail": "Not Found"}, False),
+        ({"message": "Route GET:/v1/models not found", "error": "Not Found"}, False),
+        ({"error": {"code": 404}}, False),
+        ({"detail": []}, False),
+        (["error"], False),
+        (None, False),
+    ],
+)
+def test_only_an_api_error_envelope_is_a_refusal(body: Any, envelope: bool) -> None:
+    from conformance.exchange import Exchange, api_error_envelope
+
+    assert api_error_envelope(body) is envelope
+    ex = Exchange("POST", "/v1/messages", {}, {}, status=400, json=body, raw=b"{}")
+    assert ex.client_error is envelope
+    assert ex.transport_failure is not envelope
+
+
+def test_an_html_404_is_not_served_and_an_api_404_is_a_refusal() -> None:
+    from conformance.exchange import Exchange
+
+    html = Exchange("POST", "/v1/messages", {}, {}, status=404, raw=b"<html>404</html>")
+    html.headers = {"content-type": "text/html"}
+    assert html.not_served and html.unanswered and not html.client_error
+    api = Exchange(
+        "POST", "/v1/messages", {}, {}, status=404,
+        json={"type": "error", "error": {"type": "not_found_error", "message": "model: x"}},
+    )  # fmt: skip
+    assert api.client_error and not api.not_served and not api.unanswered

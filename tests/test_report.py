@@ -558,7 +558,7 @@ def test_cli_bad_input(
     if content is not None:
         bad.write_text(content)
     code = main(["report", str(files["deepseek"]), str(bad), "-o", str(tmp_path / "o")])
-    assert code == 2
+    assert code == 4  # a usage error (conformance/exitcodes.py)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith(f"conformance report: error: {bad}: {expected}")
@@ -568,11 +568,11 @@ def test_cli_bad_input(
 def test_cli_bad_previous_and_usage(files: dict[str, Path], tmp_path: Path, capsys: Any) -> None:
     missing = tmp_path / "nope.json"
     assert (
-        main(["report", str(files["base"]), "-o", str(tmp_path), "--previous", str(missing)]) == 2
+        main(["report", str(files["base"]), "-o", str(tmp_path), "--previous", str(missing)]) == 4
     )
     assert f"{missing}: no such file" in capsys.readouterr().err
-    assert main([]) == 2
-    assert main(["report"]) == 2
+    assert main([]) == 4
+    assert main(["report"]) == 4
     assert main(["--help"]) == 0
 
 
@@ -600,7 +600,7 @@ def test_cli_subprocess(files: dict[str, Path], tmp_path: Path) -> None:
     proc = subprocess.run(
         [*cmd[:4], str(bad)], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
     )
-    assert proc.returncode == 2
+    assert proc.returncode == 4
     assert proc.stderr.startswith(f"conformance report: error: {bad}: not a valid results file")
     assert "Traceback" not in proc.stderr
 
@@ -612,3 +612,44 @@ def test_provenance_names_the_installed_software_where_no_header_did() -> None:
     assert server_text({"server": {}}) is None
     text = server_text({"server": {}, "software": {"claude-code-router": "2.0.0"}})
     assert text == "installed: claude-code-router 2.0.0"
+
+
+def test_page_and_matrix_md_open_with_the_same_scoreboard(tmp_path: Path) -> None:
+    """Issue 26: one line a target at the top of the page and of matrix.md, in the
+    terminal's words, with the counts of the records' outcomes and expectation marks."""
+    from reportdocs import make_doc
+
+    from conformance.report import scoreboard
+
+    doc = make_doc(("llamacpp", "litellm"))
+    doc["results"][0]["outcome"], doc["results"][0]["observed"] = "error", "error"
+    first = next(r for r in doc["results"] if r["outcome"] == "fail")
+    first["expectation"] = "known"
+    paths = write_report(doc, tmp_path)
+    page = paths["html"].read_text(encoding="utf-8")
+    md = (tmp_path / "matrix.md").read_text(encoding="utf-8")
+    assert page.index('id="scoreboard"') < page.index('id="matrix"')
+    lines = md.splitlines()
+    assert (
+        lines[2] == "| Target | pass | known | NEW | stale | inconclusive | error | Claude Code |"
+    )
+    for score in scoreboard.scores(doc["results"]):
+        counts = [score.counts[c] for c in scoreboard.COLUMNS]
+        assert sum(counts) == sum(1 for r in doc["results"] if r["target"] == score.target)
+        row = next(line for line in lines if line.startswith(f"| **{score.target}** | "))
+        assert [c.strip("* ") for c in row.split("|")[2:-2]] == [str(n) for n in counts], row
+        cells = re.search(rf'<tr data-target="{score.target}">(.*?)</tr>', page)
+        assert cells is not None
+        assert re.findall(r"<td[^>]*>(\d+)</td>", cells.group(1)) == [str(n) for n in counts]
+    errors = sum(1 for r in doc["results"] if r["outcome"] == "error")
+    assert sum(s.counts["error"] for s in scoreboard.scores(doc["results"])) == errors >= 1
+
+
+def test_a_listing_into_a_pipe_that_closes_ends_quietly() -> None:
+    """Issue 26: ``python -m conformance list cases | head`` ended in a BrokenPipeError."""
+    proc = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m conformance list cases | head -n 2"],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 2, proc
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr

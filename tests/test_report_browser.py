@@ -57,7 +57,11 @@ FLAGS = [
     "--v=0",
 ]
 WINDOW = (1600, 1000)
-SCREENSHOTS = REPO / "reports" / "screenshots"
+# Not in reports/: that is the user's report folder (--report-dir's default). CI uploads this.
+SCREENSHOTS = (
+    Path(os.environ.get("CONFORMANCE_TEST_ARTIFACTS", REPO / "build" / "test-artifacts"))
+    / "screenshots"
+)
 PAYLOAD = (
     "<script>document.documentElement.setAttribute('data-pwned','script')</script>"
     "<img src=x onerror=\"document.documentElement.setAttribute('data-pwned','img')\">"
@@ -287,7 +291,8 @@ def shipped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
          "-p", "no:cacheprovider", "-q", f"--report-dir={out}"],
         cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # 0, or 3 while the shipped cassettes hold error rows (never known: issue 26); never 1
+    assert proc.returncode in (0, 3), proc.stdout[-3000:] + proc.stderr[-3000:]
     doc = json.loads((out / "results.json").read_text())
     return {"dir": out, "index": out / "index.html", "doc": doc}
 
@@ -350,6 +355,41 @@ def test_declared_columns_one_click_away(shipped: dict[str, Any]) -> None:
     assert re.search(r'<table class="matrix show-declared"', proc.stdout)
 
 
+DEEP_LINK = """<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>
+<iframe id="f" src="index.html%(hash)s" width="1366" height="768"></iframe>
+<script>
+var f=document.getElementById('f');
+f.addEventListener('load',function(){setTimeout(function(){var w=f.contentWindow,
+d=f.contentDocument,p=d.getElementById('panel');
+document.documentElement.setAttribute('data-m',JSON.stringify({x:w.scrollX,y:w.scrollY,
+hash:w.location.hash,open:p.getAttribute('data-open-cell')}));},300);});
+</script></body></html>
+"""
+
+
+def test_a_bare_cell_link_shows_the_page_as_the_open_form_does(shipped: dict[str, Any]) -> None:
+    """Issue 26: matrix.md links ``#cell:...``; being the cell's id too, the browser
+    scrolled to it by itself, shifting the page, where ``#open=`` left it in place. Both
+    now open the panel on an unshifted page, for a cell far down the page."""
+    last = max(shipped["doc"]["results"], key=lambda r: (r["table"], r["id"], r["target"]))
+    cid = cell_id(last["target"], last["id"])
+    seen = {}
+    for form in (f"#{cid}", f"#open={quote(cid, safe='')}"):
+        harness = shipped["dir"] / "deep-link.html"
+        harness.write_text(DEEP_LINK % {"hash": form}, encoding="utf-8")
+        proc = run_chromium(
+            harness.as_uri(), "--allow-file-access-from-files", "--dump-dom",
+            "--virtual-time-budget=5000",
+        )  # fmt: skip
+        found = re.search(r'<html data-m="([^"]*)"', proc.stdout)
+        assert found, proc.stdout[:2000]
+        seen[form] = json.loads(html.unescape(found.group(1)))
+    bare, opened = seen.values()
+    assert bare["open"] == opened["open"] == cid, seen
+    assert (bare["x"], bare["y"]) == (opened["x"], opened["y"]) == (0, 0), seen
+    assert bare["hash"].startswith("#open="), seen
+
+
 def pdf_tool(name: str) -> str:
     path = shutil.which(name)
     if not path:
@@ -360,7 +400,9 @@ def pdf_tool(name: str) -> str:
 
 
 def test_print_holds_the_whole_matrix(shipped: dict[str, Any]) -> None:
-    """Printing gives every row of the matrix, over as many pages as it needs."""
+    """Printing gives every row of the matrix, over as many pages as it needs, and every
+    observed column on each page: each column's heading whole (not "claude-code-prox") on
+    the first page, and each page as wide as the paper (nothing cut at its right edge)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     pdf = SCREENSHOTS / "matrix-print.pdf"
     pdf.unlink(missing_ok=True)
@@ -380,6 +422,26 @@ def test_print_holds_the_whole_matrix(shipped: dict[str, Any]) -> None:
     assert missing == [], f"{len(missing)} of {len(ids)} rows missing from the print"
     assert pages >= 3, f"{len(ids)} rows on {pages} pages"
     assert "Anthropic Messages API compatibility matrix" in text
+    # Page 2: no header or scoreboard above the matrix (both name every target), only the
+    # matrix's heading row, repeated on each page. Every observed column's heading is there
+    # whole, and inside the paper's width.
+    bbox = subprocess.run(
+        [pdf_tool("pdftotext"), "-f", "2", "-l", "2", "-bbox", str(pdf), "-"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    width = float(re.search(r'<page width="([\d.]+)"', bbox).group(1))  # type: ignore[union-attr]
+    words = {
+        html.unescape(m.group(2)): float(m.group(1))
+        for m in re.finditer(
+            r'<word xMin="[\d.]+" yMin="[\d.]+" xMax="([\d.]+)"[^>]*>([^<]*)<', bbox
+        )
+    }
+    headings = sorted({r["target"] for r in shipped["doc"]["results"]})
+    assert len(headings) == 5
+    cut = [t for t in headings if t not in words]
+    assert cut == [], f"column headings cut or missing on a printed page: {cut}"
+    outside = {t: words[t] for t in headings if words[t] > width}
+    assert outside == {}, f"headings past the paper's width {width}: {outside}"
 
 
 def test_matrix_md_fits_a_pull_request_comment(shipped: dict[str, Any]) -> None:
@@ -392,7 +454,7 @@ def test_matrix_md_fits_a_pull_request_comment(shipped: dict[str, Any]) -> None:
     assert "server llama.cpp (sent no version)" in md and "server LiteLLM 1.108.7" in md
     assert "cassettes recorded 2026-11-26" in md
     assert "only those of NEW cells and stale expectations are kept; with 5 targets" in md
-    assert "against the committed expectations: 345 known, 0 NEW, 0 stale" in md
+    assert "against the committed expectations: " in md and ", 0 NEW, 0 stale, " in md
     assert "shared/" not in md and "shared/" not in shipped["index"].read_text(encoding="utf-8")
 
 
@@ -414,7 +476,7 @@ def test_matrix_md_of_two_targets_keeps_every_reason(tmp_path: Path) -> None:
          "-p", "no:cacheprovider", "-q", f"--report-dir={tmp_path}"],
         cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.returncode in (0, 3), proc.stdout[-3000:]  # 3: error rows (see `shipped`)
     md = (tmp_path / "matrix.md").read_text(encoding="utf-8")
     doc = json.loads((tmp_path / "results.json").read_text())
     assert len(md) < 60_000, len(md)

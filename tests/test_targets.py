@@ -160,7 +160,7 @@ def test_replay_needs_no_key(suite: Any, fake_server: Any, tmp_path: Path) -> No
         cases_dir, "-k", "fields.max_tokens", mode="replay", key=None,
         cassette_dir=tmp_path / "empty",
     )  # fmt: skip
-    assert run.returncode == 1, run  # the row errors (no cassette), the run itself is fine
+    assert run.returncode == 3, run  # the row errors (no cassette): not judged, exit 3
     record = run.results["fields.max_tokens"]
     assert record["observed"] == "error"
     assert "no cassette at" in record["message"] and "API key" not in record["message"]
@@ -197,3 +197,17 @@ def test_replay_of_a_target_without_cassettes_stops_before_any_row(tmp_path: Pat
     assert "target 'minimax' has no cassettes in" in proc.stderr
     assert "--mode live with MINIMAX_API_KEY set" in proc.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_a_target_without_profile_is_told_to_write_profile_anthropic(tmp_path: Path) -> None:
+    """Issue 26: it was told it "declares unknown profile 'acme'", a key it never wrote."""
+    from conformance.targets import check_profiles, load_target
+    from conformance.yamlfile import InputError
+
+    path = tmp_path / "acme.yaml"
+    path.write_text("name: acme\nbase_url: http://127.0.0.1:9\nmodel: m\nauth: x-api-key\n")
+    with pytest.raises(InputError) as exc:
+        check_profiles([load_target(path)], {"anthropic", "llamacpp"})
+    text = str(exc.value)
+    assert "has no profile:" in text and "add `profile: anthropic`" in text, text
+    assert "declares unknown profile" not in text

@@ -67,7 +67,7 @@ def test_one_line_per_non_passing_row() -> None:
         "0/2: the model chose not to call a tool",
         "stale: a.fixed [t]: declared honored → observed honored — expected fail (violated), "
         "now passes; was: has_more missing",
-        "NEW error: a.err [t]: declared honored → observed error — connection refused",
+        "error: a.err [t]: declared honored → observed error — connection refused",
         "NEW: a.new [t]: declared honored → observed rejected — 400 invalid_request_error: no",
     ]
     assert not any("a.pass" in line for line in lines)
@@ -93,7 +93,10 @@ def test_long_reasons_stay_short() -> None:
 
 def test_summary_line_says_why_the_exit_code() -> None:
     text = terminal.summary_line(summary())
-    assert text.startswith("rows: 1 pass, 4 known, 1 NEW, 1 NEW error, 1 stale; exit 1:")
+    # the scoreboard's words and columns: an expected inconclusive is inconclusive, not known
+    assert text.startswith(
+        "rows: 1 pass, 1 known, 1 NEW, 1 stale, 3 inconclusive, 1 error; exit 1:"
+    )
     assert "new deviations and stale expectations" in text
     ok = {"results": [RUN["results"][1]]}
     assert terminal.summary_line(ex.classify(ok, EXPECT)).endswith(
@@ -109,8 +112,38 @@ def test_summary_line_says_why_the_exit_code() -> None:
     )
     bare = terminal.summary_line(ex.classify(ok, {}))
     assert "no expectations file for t" in bare
-    assert "python -m conformance.expectations write" in bare
+    assert "python -m conformance expectations write" in bare
     assert terminal.summary_line(ex.Summary(rows=[])) == "rows: none run"  # no exit claim
+
+
+def test_rows_not_judged_exit_3_and_a_diagnosis_comes_first() -> None:
+    from conformance.diagnosis import Diagnosis
+
+    errors = {"results": [RUN["results"][1], rec("a.err", "error", "error", "connection refused")]}
+    text = terminal.summary_line(ex.classify(errors, EXPECT))
+    assert text.startswith("rows: 1 known, 1 error; exit 3: 1 row(s) could not be judged"), text
+    assert "expectations write" not in text  # nothing to record: errors are never known
+    found = Diagnosis("t", "all 9 requests: connection refused at h:1", "start the server")
+    text = terminal.summary_line(ex.classify(errors, EXPECT), [found])
+    first, second = text.splitlines()[:2]
+    assert first == "diagnosis: t: all 9 requests: connection refused at h:1; fix: start the server"
+    assert second.startswith("rows: 1 known, 1 error; exit 3: could not judge t")
+
+
+def test_the_scoreboard_has_one_line_a_target_in_the_scoreboards_words() -> None:
+    records = [
+        dict(rec("a.pass", "pass", "honored", ""), target="x"),
+        dict(rec("a.known", "fail", "ignored", ""), target="x", expectation="known"),
+        dict(rec("a.new", "fail", "rejected", ""), target="y", expectation="new"),
+        dict(rec("a.err", "error", "error", ""), target="y", expectation="error"),
+        dict(rec("a.inc", "inconclusive", "inconclusive", ""), target="y", expectation="known"),
+    ]
+    head, x, y = terminal.scoreboard_lines({"results": records})
+    assert head.split()[1:] == [
+        "target", "pass", "known", "NEW", "stale", "inconclusive", "error", "Claude", "Code",
+    ]  # fmt: skip
+    assert x.split()[1:] == ["x", "1", "1", "0", "0", "0", "0", "—"]
+    assert y.split()[1:] == ["y", "0", "0", "1", "0", "1", "1", "—"]
 
 
 def test_describe_one_row_for_a_pytest_item() -> None:

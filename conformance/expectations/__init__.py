@@ -10,8 +10,8 @@ list: case id -> ``{outcome, observed, reason}``. A row not listed is expected t
 deviation that now passes, or whose verdict changed) and unexpected errors; :func:`exit_code`
 is 0 exactly when nothing is new or stale. ``write.generate`` writes the files from a run::
 
-    python -m conformance.expectations write --results reports/results.json --cases cases/
-    python -m conformance.expectations check --results reports/results.json --cases cases/
+    python -m conformance expectations write --results reports/results.json --cases cases/
+    python -m conformance expectations check --results reports/results.json --cases cases/
 """
 
 from __future__ import annotations
@@ -39,8 +39,15 @@ NEW_INCONCLUSIVE = "new-inconclusive"  # inconclusive, not listed in its target'
 # first run fails on contradictions only, as it always has)
 INCONCLUSIVE = "inconclusive"
 STALE = "stale"  # expected a deviation: it now passes, or its outcome or verdict changed
-ERROR = "error"  # an error outcome no expectation lists
+# an error outcome: the row could not be judged. Never known, even where a file lists it:
+# listing a closed port's errors as "known" once made a dead endpoint pass forever.
+ERROR = "error"
 FAILING_KINDS = (NEW, NEW_INCONCLUSIVE, STALE, ERROR)
+FINDING_KINDS = (NEW, NEW_INCONCLUSIVE, STALE)  # the endpoint was judged, and deviates
+ERROR_NOT_KNOWN = (
+    "an error is never a known deviation: it says the row could not be judged (endpoint "
+    "unreachable, a transport failure, a broken cassette), not what the endpoint does"
+)
 
 
 @dataclass(frozen=True)
@@ -208,6 +215,8 @@ def classify(results: Any, expectations: Mapping[str, Expectations]) -> Summary:
                 "inconclusive": NEW_INCONCLUSIVE if exp_file else INCONCLUSIVE,
                 "error": ERROR,
             }.get(outcome, ERROR)
+        elif outcome == "error":
+            kind, why = ERROR, f"listed as {exp.outcome} ({exp.observed}); {ERROR_NOT_KNOWN}"
         elif outcome == "pass":
             kind, why = STALE, f"expected {exp.outcome} ({exp.observed}), now passes"
         elif exp.outcome != outcome or exp.observed != observed:
@@ -258,12 +267,21 @@ def annotate(doc: dict[str, Any], summary: Summary) -> None:
             rec.pop("expectation", None)
 
 
-def exit_code(summary: Summary) -> int:
-    """0 when every row that does not pass is expected (and no expectation is stale), else 1.
+def exit_code(summary: Summary, diagnosed: bool = False) -> int:
+    """The run's code (:mod:`conformance.exitcodes`): 0 when every row that does not pass is
+    expected and no expectation is stale; 1 on a NEW or stale row; 3 when rows could not be
+    judged and nothing else was found, or when a target's diagnosis fired (``diagnosed``:
+    then the findings rest on nothing the endpoint really answered).
 
     Inconclusive rows of a target that has no expectations file do not count (they are
     undecided, not deviations); once the target has a file, an unlisted one does."""
-    return 1 if summary.of(*FAILING_KINDS) else 0
+    from conformance import exitcodes
+
+    if diagnosed:
+        return exitcodes.UNJUDGED
+    if summary.of(*FINDING_KINDS):
+        return exitcodes.FINDINGS
+    return exitcodes.UNJUDGED if summary.of(ERROR) else exitcodes.OK
 
 
 # --- writing the files from a run ---------------------------------------------------------

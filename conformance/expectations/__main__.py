@@ -1,4 +1,4 @@
-"""``python -m conformance.expectations write|check ...``."""
+"""``python -m conformance expectations write|check ...``."""
 
 import sys
 

@@ -1,10 +1,15 @@
 """Writing and checking ``cases/expectations/<target>.yaml`` from a run's results.json.
 
-    python -m conformance.expectations write --results reports/results.json --cases cases/
-    python -m conformance.expectations check --results reports/results.json --cases cases/
+    python -m conformance expectations write --results reports/results.json --cases cases/
+    python -m conformance expectations check --results reports/results.json --cases cases/
 
 Reasons come from the profile's ``notes`` for that row (its "Finding:" text) where there is
 one, else from the result's message, shortened.
+
+An ``error`` row is never written: it says the row could not be judged, not what the
+endpoint does, and a file listing a dead endpoint's errors once made it pass forever. A
+target whose run could not be judged at all (:mod:`conformance.diagnosis`) is refused with
+its diagnosis, and nothing is written for it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from conformance import exitcodes
+from conformance.diagnosis import diagnose_run
 from conformance.expectations import (
+    ERROR_NOT_KNOWN,
     NOT_PASSING,
     Expectation,
     Expectations,
@@ -52,6 +60,8 @@ def entries_from(
     for rec in sorted(_records(results_doc), key=lambda r: r["id"]):
         if rec["target"] != target or rec["outcome"] not in NOT_PASSING:
             continue
+        if rec["outcome"] == "error":  # never an expectation (ERROR_NOT_KNOWN)
+            continue
         profile = _profile_of(results_doc, rec)
         note = (profiles_notes.get(profile or "") or {}).get(rec["id"])
         if not note and isinstance(rec.get("declared"), Mapping):
@@ -75,9 +85,10 @@ HEADER = """\
 # Known deviations of target {target}: every row expected not to pass, with the verdict it is
 # expected to observe. A row not listed is expected to pass. A run exits 0 when every row that
 # does not pass is listed here with the same outcome and observed verdict; a NEW failure or a
-# stale entry (the row now passes, or observes something else) exits 1.
+# stale entry (the row now passes, or observes something else) exits 1. Error rows (not
+# judged) are never listed: they exit 3.
 # Regenerate from a complete run:
-#   python -m conformance.expectations write --results reports/results.json --cases cases/
+#   python -m conformance expectations write --results reports/results.json --cases cases/
 # Format: docs/expectations.md. Reasons come from the profile's notes where it has one.
 """
 
@@ -106,9 +117,16 @@ def generate(
     entries = entries_from(results_doc, profiles_notes, target)
     if existing is not None:
         ran = {r["id"] for r in _records(results_doc) if r["target"] == target}
+        unjudged = {
+            r["id"]
+            for r in _records(results_doc)
+            if r["target"] == target and r["outcome"] == "error"
+        }
         for case_id, old in existing.entries.items():
             new = entries.get(case_id)
-            if case_id not in ran:
+            if old.outcome == "error":
+                continue  # an error entry (older files had them) is dropped
+            if case_id not in ran or case_id in unjudged:  # nothing new was learnt of it
                 entries[case_id] = _entry_dict(old)
             elif new and (new["outcome"], new["observed"]) == (old.outcome, old.observed):
                 kept = _entry_dict(old)  # same deviation: keep what a person wrote
@@ -171,15 +189,21 @@ def _cmd_write(args: argparse.Namespace) -> int:
         if unknown:
             raise InputError(f"--target {', '.join(unknown)}: not in {args.results} ({names})")
         names = sorted(set(args.target))
+    diagnosed = {d.target: d for d in diagnose_run(doc)}
     for name in names:
+        if name in diagnosed:
+            print(f"{diagnosed[name].line()}: {name} not written", file=sys.stderr)
+            continue
         path = path_for(cases_dir, name)
         existing = load_file(path) if path.exists() and not args.replace else None
         text = generate(doc, notes, name, existing)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         count = sum(1 for line in text.splitlines() if line.startswith("    outcome:"))
-        print(f"{path}: {count} expected deviations")
-    return 0
+        errors = sum(1 for r in doc["results"] if r["target"] == name and r["outcome"] == "error")
+        left = f"; {errors} error row(s) not recorded: {ERROR_NOT_KNOWN}" if errors else ""
+        print(f"{path}: {count} expected deviations{left}")
+    return exitcodes.UNJUDGED if any(n in diagnosed for n in names) else exitcodes.OK
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -190,13 +214,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
     summary = classify(doc, load_dir(Path(args.cases), names))
     for line in terminal.lines(doc, summary, verbose=args.verbose):
         print(line)
-    print(terminal.summary_line(summary))
-    return exit_code(summary)
+    for line in terminal.scoreboard_lines(doc):
+        print(line)
+    diagnoses = diagnose_run(doc)
+    print(terminal.summary_line(summary, diagnoses))
+    return exit_code(summary, bool(diagnoses))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m conformance.expectations",
+        prog="python -m conformance expectations",
         description="Known deviations per target (cases/expectations/<target>.yaml).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -216,13 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     c.set_defaults(func=_cmd_check)
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
+    except SystemExit as exc:  # argparse: --help (0), or bad arguments (a usage error)
+        return exitcodes.USAGE if exc.code else 0
     try:
         return int(args.func(args))
     except InputError as exc:
-        print(f"conformance.expectations {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"conformance expectations {args.command}: error: {exc}", file=sys.stderr)
+        return exitcodes.USAGE
 
 
 if __name__ == "__main__":

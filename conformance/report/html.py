@@ -20,6 +20,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
+from conformance.report import scoreboard
 from conformance.report.loading import fmt_time
 from conformance.report.model import (
     EXPECT_TITLES,
@@ -106,6 +107,29 @@ def cell(target: TargetView, row: Row) -> str:
         f'<span class="obs">{SYMBOLS.get(outcome, "")} {observed}</span>'
         f'<span class="decl">decl. {e(declared_text(record.get("declared")))}</span></button>'
         f'<template class="ev">{evidence_html(record)}</template></td>'
+    )
+
+
+def scoreboard_html(view: View) -> str:
+    """The per-target scoreboard at the top of the page: one row a target, the terminal's
+    and matrix.md's words (``report.scoreboard``); each name links to its column."""
+    board = scoreboard.scores(r for t in view.observed for r in t.records)
+    if not board:
+        return ""
+    head = "".join(f'<th scope="col" class="sc-{e(c)}">{e(c)}</th>' for c in scoreboard.COLUMNS)
+    rows = "".join(
+        f'<tr data-target="{e(s.target)}"><th scope="row">{e(s.target)}</th>'
+        + "".join(
+            f'<td class="sc-{e(c)}{" sc-zero" if not s.counts[c] else ""}">{s.counts[c]}</td>'
+            for c in scoreboard.COLUMNS
+        )
+        + f'<td class="sc-ready">{e(s.readiness)}</td></tr>'
+        for s in board
+    )
+    return (
+        '<div class="wide"><table class="score" id="scoreboard"><thead><tr>'
+        f'<th scope="col">target</th>{head}<th scope="col">Claude Code</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table></div>"
     )
 
 
@@ -350,6 +374,7 @@ def render(view: View) -> str:
         page_js=page_js,
         mode=e(run["mode"]),
         summary=summary,
+        scoreboard=scoreboard_html(view),
         alerts=_alerts(view),
         controls=_controls(view),
         matrix_class="" if view.observed else " show-declared",

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from conformance.expectations import shorten
+from conformance.report import scoreboard
 from conformance.report.loading import state
 from conformance.report.model import (
     EXPECT_TITLES,
@@ -112,6 +113,24 @@ def _targets_table(targets: list[TargetView]) -> list[str]:
     if ready:
         out += ["", "**Claude Code readiness**", ""]
         out += [f"- **{md(t.name)}**: {md(t.readiness)}" for t in ready]
+    return [*out, ""]
+
+
+def _scoreboard(view: View) -> list[str]:
+    """Who is worst, first: one row a target in the terminal's and the page's words."""
+    board = scoreboard.scores(r for t in view.observed for r in t.records)
+    if not board:
+        return []
+    out = [
+        "| Target | " + " | ".join(scoreboard.COLUMNS) + " | Claude Code |",
+        "|:--|" + "--:|" * len(scoreboard.COLUMNS) + ":--|",
+    ]
+    for s in board:
+        cells = [
+            f"**{n}**" if n and c in ("NEW", "stale", "error") else str(n)
+            for c, n in ((c, s.counts[c]) for c in scoreboard.COLUMNS)
+        ]
+        out.append(f"| **{md(s.target)}** | " + " | ".join(cells) + f" | {md(s.readiness)} |")
     return [*out, ""]
 
 
@@ -315,6 +334,7 @@ def _render(view: View, page: str, reasons: str) -> str:
     observed, declared_only = view.observed, view.declared_only
     shown = observed or declared_only  # a report of declarations alone still has a matrix
     out: list[str] = ["## Anthropic Messages API compatibility matrix", ""]
+    out += _scoreboard(view)
     out += ["**Run:** " + " · ".join(md(p) for p in view.run_facts), ""]
     out += _provenance(view)
     legend = LEGEND

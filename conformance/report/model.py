@@ -225,9 +225,8 @@ EXPECT_MARKS = {
     "known": "known",
     "new": "NEW",
     "new-inconclusive": "NEW",
-    "error": "NEW",
     "stale": "stale",
-}
+}  # an error row has no mark: never known, never a deviation, its outcome says "error"
 
 
 # What each mark means, for the page's tooltips and both writers' legends.
@@ -244,11 +243,16 @@ def expect_mark(record: dict[str, Any]) -> str | None:
 
 
 def expectation_fact(records: Iterable[dict[str, Any]]) -> str | None:
-    """ "against expectations: 345 known · 1 NEW · 0 stale", when the run classified rows."""
-    marks = [m for r in records if (m := expect_mark(r))]
-    if not marks:
+    """ "against the committed expectations: 303 known, 1 NEW, 0 stale, 2 error", when the
+    run classified rows; the scoreboard's columns (an expected inconclusive is not counted
+    as known there)."""
+    from conformance.report.scoreboard import column
+
+    records = list(records)
+    if not any(r.get("expectation") for r in records):
         return None
-    counts = ", ".join(f"{marks.count(m)} {m}" for m in ("known", "NEW", "stale"))
+    found = [column(r) for r in records]
+    counts = ", ".join(f"{found.count(c)} {c}" for c in ("known", "NEW", "stale", "error"))
     return f"against the committed expectations: {counts}"
 
 

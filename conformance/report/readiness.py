@@ -107,7 +107,7 @@ def _shapes_line(records: list[dict[str, Any]]) -> str | None:
         )
         if r["outcome"] == "fail" and cover is not None and not variants:
             settings.setdefault(cover["setting"], r["id"])
-        elif r["outcome"] in ("fail", "error"):
+        elif r["outcome"] == "fail":  # an error row was not judged: "not decided", below
             blocked.append(f"{r['id']}: {message.split(' — ')[0][:160]}")
     others = sorted(
         r["id"]
@@ -140,7 +140,7 @@ def _shapes_line(records: list[dict[str, Any]]) -> str | None:
     if settings:
         listed = ", ".join(f"{k} (for {v})" for k, v in settings.items())
         return f"works with these settings: {listed}{tail}"
-    unsure = [r["id"] for r in default if r["outcome"] != "pass"]
+    unsure = [f"{r['id']} {r['outcome']}" for r in default if r["outcome"] != "pass"]
     if unsure:
-        return f"not decided: {', '.join(unsure)} inconclusive{tail}"
+        return f"not decided: {', '.join(unsure)}{tail}"
     return f"works as is{tail}"

@@ -18,9 +18,15 @@ panel.scrollTop=0;return true;}
 function close(){panel.hidden=true;panel.removeAttribute('data-open-cell');
 panel.removeAttribute('data-visible');if(cur){cur.classList.remove('sel');
 var b=cur.querySelector('button');cur=null;if(b)b.focus();}setHash('');}
-function fromHash(){var h=location.hash,m=/^#open=(.+)$/.exec(h),id;
-if(m)id=m[1];else if(/^#cell(:|%3A)/i.test(h))id=h.slice(1);else return;
-try{id=decodeURIComponent(id);}catch(_){}open(id);}
+function top(){window.scrollTo(0,0);}
+function fromHash(){var h=location.hash,m=/^#open=(.+)$/.exec(h),id,bare=false;
+if(m)id=m[1];else if(/^#cell(:|%3A)/i.test(h)){id=h.slice(1);bare=true;}else return;
+try{id=decodeURIComponent(id);}catch(_){}
+if(!open(id)||!bare)return;
+// A bare #cell:... is also the cell's id: the browser scrolls to it by itself (at load
+// too), which shifts the page under the sticky headings. Show it as #open= shows it.
+setHash('#open='+encodeURIComponent(id));top();
+if(document.readyState!=='complete')window.addEventListener('load',top,{once:true});}
 matrix.addEventListener('click',function(e){
 var btn=e.target.closest('td.cell button');if(!btn)return;var cell=btn.closest('td.cell');
 if(open(cell.id))setHash('#open='+encodeURIComponent(cell.id));});
