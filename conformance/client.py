@@ -34,6 +34,9 @@ from conformance.transport import bound_by_deadline, deadline
 
 # What httpx says when a connection closed before any byte of the answer (h11's words).
 STALE = "Server disconnected without sending a response"
+# The same loss when the server closed the kept-alive connection with a reset instead (uvicorn
+# after a 500 from an exception handler that itself failed: claude-code-proxy).
+RESET = "Connection reset by peer"
 
 
 class Client:
@@ -270,12 +273,13 @@ class Client:
 
         Servers may close an idle or finished keep-alive connection at any moment, and the
         request written on it in that instant is lost unanswered (llama-server does this after
-        a stream, about one time in three). Browsers, urllib3 and Go retry exactly this case on
-        a new connection, and so do the official SDKs; without it a row would end in ``error``
-        for a reason that lies in the connection pool, not in the endpoint's answer. Only once:
-        an endpoint that closes every connection unanswered still gives an ``error`` row.
+        a stream, about one time in three; claude-code-proxy resets it after a 500). Browsers,
+        urllib3 and Go retry exactly this case on a new connection, and so do the official
+        SDKs; without it a row would end in ``error`` for a reason that lies in the connection
+        pool, not in the endpoint's answer. Only once: an endpoint that closes every
+        connection unanswered still gives an ``error`` row.
         """
-        return ex.status is None and STALE in (ex.error or "")
+        return ex.status is None and (STALE in (ex.error or "") or RESET in (ex.error or ""))
 
     def _retry_delay(self, ex: Exchange, attempt: int) -> float | None:
         """Seconds to wait before retrying ``ex``, or None: not retryable, retries used up,

@@ -58,36 +58,46 @@ class Exchange:
 
     @property
     def client_error(self) -> bool:
-        """The endpoint's own refusal of the request: a 4xx (not 408/429) whose body is an
-        API error envelope (:func:`api_error_envelope`). This is the one place ``rejected``
-        rests on: a 4xx without one (an HTML 404 page, a proxy's text 401, a framework's
-        "route not found") is a transport failure, never a verdict."""
-        return self.refusal_status and api_error_envelope(self.json)
+        """A refusal of the request: a complete 4xx (not 408/429). Whether it is the API's
+        own refusal or a page from something else at that URL (an HTML 404 for a wrong base
+        path, a proxy's text 400) the oracles cannot tell from one answer; the runner
+        decides it for the whole row (:attr:`api_shaped`, and a plain control request:
+        ``oracles.base.no_verdict_from_failures``)."""
+        return self.refusal_status
+
+    @property
+    def api_shaped(self) -> bool:
+        """The body is an API error envelope (:func:`api_error_envelope`)."""
+        return api_error_envelope(self.json)
 
     @property
     def not_served(self) -> bool:
-        """A 404 or 405 without an API error envelope: nothing at this path answers the API
-        (a wrong base URL or path), so no row can be judged from it."""
-        return self.status in (404, 405) and self.error is None and not self.client_error
+        """A 404 or 405 without an API error envelope: nothing at this path may answer the
+        API (a wrong base URL or path), unless the same base answers a plain request."""
+        return self.status in (404, 405) and self.error is None and not self.api_shaped
+
+    @property
+    def doubtful(self) -> bool:
+        """An answer that is only the endpoint's own when the API is there: a 4xx without
+        an API error envelope, or a 5xx that is not a "busy" one (those are
+        :attr:`unanswered`)."""
+        if self.error is not None or self.status is None or self.unanswered:
+            return False
+        return self.status >= 500 or (self.refusal_status and not self.api_shaped)
 
     @property
     def unanswered(self) -> bool:
         """The endpoint did not answer this request itself: no answer, a cut or unparsable
-        one, a redirect, 408, 429, a "busy" 5xx (503, 504, 529), or a 404/405 that is not
-        the API's (:attr:`not_served`). Whatever a check wants of an answer, this is an
-        error, not a finding."""
+        one, a redirect, 408, 429, or a "busy" 5xx (503, 504, 529). Whatever a check wants
+        of an answer, this is an error, not a finding."""
         if self.error is not None or self.status is None:
             return True
-        return (
-            300 <= self.status < 400
-            or self.status in (408, 429, 503, 504, 529)
-            or (self.not_served)
-        )
+        return 300 <= self.status < 400 or self.status in (408, 429, 503, 504, 529)
 
     @property
     def transport_failure(self) -> bool:
         """Nothing usable came back: no answer, a cut or unparsable one, a redirect, a 408,
-        429, 529 or other 5xx, or a 4xx that is not an API error envelope."""
+        429, 529 or other 5xx."""
         return not self.ok and not self.client_error
 
     @property

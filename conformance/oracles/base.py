@@ -117,7 +117,8 @@ def failure(ex: Exchange, what: str = "the probe") -> Observation | None:
 
 
 def no_verdict_from_failures(p: Probe, obs: Observation | None) -> Observation:
-    """Whatever an oracle concluded, a verdict never rests on a transport failure.
+    """Whatever an oracle concluded, a verdict never rests on a transport failure, nor on an
+    answer that may not be the API's.
 
     Applied by the runner to every row, both arms of every differential included:
 
@@ -125,15 +126,23 @@ def no_verdict_from_failures(p: Probe, obs: Observation | None) -> Observation:
       and leave the refusal they started from standing) that got no usable answer (none, a
       cut or unparsable one, a redirect, 408, 429/503/504/529 still failing after retries)
       makes the row ``error``;
-    - a 5xx is the endpoint failing unless something else works: when no request of the
-      row to the path that failed got a 2xx, a plain control request (one short prompt,
-      ``max_tokens`` 1) is sent, and unless it passes the row is ``error``.
+    - a *doubtful* answer (a 5xx, or a 4xx without an API error envelope: an HTML 404, a
+      proxy's text 401, a framework's "route not found") is the endpoint's own only when
+      the API is there: when no request of the row to the path that failed got a 2xx, a
+      plain control request (one short prompt, ``max_tokens`` 1) is sent, and unless it
+      passes the row is ``error``. So a wrong base URL or a dead upstream is never a
+      verdict, while a working endpoint's 500 on one request, or its text 401 for a wrong
+      key, is its answer;
+    - an oracle that gave up with ``error`` because every request of the row failed with
+      such a 5xx gets ``rejected`` when that control passes: the endpoint works, and this
+      is what it does with this request (README: a 5xx the same endpoint does not give to a
+      plain request).
     """
     if not isinstance(obs, Observation):
         return Observation(Observed.ERROR, "internal error: the oracle returned no observation")
-    if obs.observed is Observed.ERROR:
-        return obs
     own = [(label, ex) for label, ex in p.exchanges if not label.startswith("bisect:")]
+    if obs.observed is Observed.ERROR:
+        return _answer_of_a_working_endpoint(p, obs, own)
     said = f"(the oracle would have said {obs.observed.value}: {obs.message[:160]})"
     for label, ex in own:
         if ex.unanswered:
@@ -144,19 +153,42 @@ def no_verdict_from_failures(p: Probe, obs: Observation | None) -> Observation:
                 f"verdict {said}",
                 obs.evidence,
             )
-    failed = [ex for _, ex in own if ex.status is not None and ex.status >= 500]
+    failed = [ex for _, ex in own if ex.doubtful]
     paths = {ex.path for ex in failed}  # a 2xx from count_tokens says nothing of /v1/messages
     if not failed or any(ex.ok and ex.path in paths for _, ex in own):
         return obs
-    control = p.send("control: a plain request", p.body({"prompt": "Say OK.", "max_tokens": 1}))
+    control = _control(p)
     evidence = dict(obs.evidence, control_status=control.status)
-    if control.ok:  # the endpoint works: the 5xx was its answer to this row's request
+    if control.ok:  # the API is there: the doubtful answer was its answer to this request
         return Observation(obs.observed, obs.message, evidence)
     return Observation(
         Observed.ERROR,
-        f"every request failed with {failed[0].status}, and so did a plain control "
-        f"({control.status}: {control.detail()[:120]}): the endpoint is failing, no verdict "
-        f"{said}",
+        f"every request failed with {failed[0].status} ({failed[0].detail()[:80]}), and so "
+        f"did a plain control ({control.status}: {control.detail()[:120]}): the API is not "
+        f"answering there, no verdict {said}",
+        evidence,
+    )
+
+
+def _control(p: Probe) -> Exchange:
+    return p.send("control: a plain request", p.body({"prompt": "Say OK.", "max_tokens": 1}))
+
+
+def _answer_of_a_working_endpoint(
+    p: Probe, obs: Observation, own: list[tuple[str, Exchange]]
+) -> Observation:
+    """An ``error`` that rests only on 5xx answers to every request of the row becomes
+    ``rejected`` when a plain control passes; any other ``error`` stands."""
+    if not own or any(ex.ok or not (ex.doubtful and (ex.status or 0) >= 500) for _, ex in own):
+        return obs
+    control = _control(p)
+    evidence = dict(obs.evidence, control_status=control.status)
+    if not control.ok:
+        return Observation(obs.observed, obs.message, evidence)
+    return Observation(
+        Observed.REJECTED,
+        f"{obs.message}; a plain request gets {control.status}, so the {own[0][1].status} is "
+        "this endpoint's answer to this request (a 5xx, not a 4xx refusal)",
         evidence,
     )
 
