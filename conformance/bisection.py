@@ -194,7 +194,10 @@ CAPACITY_STATUSES = frozenset({503, 504, 529})
 def worth_bisecting(ex: Any) -> bool:
     """A complete refusal of the request: a 4xx (not 408/429), or a 500/502 that may go away
     without one field. A transport failure (no answer, cut, unparsable, 3xx, 408, 429, 503,
-    504, 529) is not: bisecting it would spend the budget repeating the failure."""
+    504, 529) is not: bisecting it would spend the budget repeating the failure; nor is a 404
+    or 405 page that is not the API's (a wrong base path answers every shape alike)."""
+    if getattr(ex, "not_served", False):
+        return False
     if ex.client_error:
         return True
     status = ex.status

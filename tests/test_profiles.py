@@ -358,11 +358,11 @@ def test_cli_report_with_declared(tmp_path: Path, capsys: Any) -> None:
     assert main(["report", str(results), "-o", str(out), "--declared", str(CASES)]) == 0
     assert "declared:" in capsys.readouterr().out
     assert "Declarations changed" in (out / "matrix.md").read_text()
-    assert main(["report", str(results), "-o", str(out), "--declared", str(tmp_path / "no")]) == 2
+    assert main(["report", str(results), "-o", str(out), "--declared", str(tmp_path / "no")]) == 4
     assert "--declared" in capsys.readouterr().err
     broken = write_cases(tmp_path)
     (broken / "profiles" / "zai.yaml").write_text("name: zai\n")
-    assert main(["report", str(results), "-o", str(out), "--declared", str(broken)]) == 2
+    assert main(["report", str(results), "-o", str(out), "--declared", str(broken)]) == 4
     err = capsys.readouterr().err
     assert "zai.yaml" in err and len(err.strip().splitlines()) == 1
 
