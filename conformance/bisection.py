@@ -196,7 +196,7 @@ def worth_bisecting(ex: Any) -> bool:
     without one field. A transport failure (no answer, cut, unparsable, 3xx, 408, 429, 503,
     504, 529) is not: bisecting it would spend the budget repeating the failure; nor is a 404
     or 405 page that is not the API's (a wrong base path answers every shape alike)."""
-    if getattr(ex, "not_served", False):
+    if ex.not_served:
         return False
     if ex.client_error:
         return True

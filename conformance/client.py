@@ -233,7 +233,7 @@ class Client:
                 if ex.ok:
                     why = f" ({exc})" if deep else ""
                     ex.error = f"2xx answer is not JSON: {snippet!r}{why}"
-                elif ex.refusal_status and (deep or "json" in ex.headers.get("content-type", "")):
+                elif ex.client_error and (deep or "json" in ex.headers.get("content-type", "")):
                     # a 4xx that says JSON and is not: a broken answer, not a refusal
                     ex.error = f"{ex.status} answer is not JSON ({exc}): {snippet!r}"
 

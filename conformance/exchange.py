@@ -45,25 +45,18 @@ class Exchange:
         return self.status is not None and 200 <= self.status < 300 and self.error is None
 
     @property
-    def refusal_status(self) -> bool:
-        """A complete 4xx answer, 408 and 429 aside (they are about time and rate, not the
-        request). Whether it is the endpoint's own refusal depends on its body:
-        :attr:`client_error`."""
-        return (
-            self.status is not None
-            and 400 <= self.status < 500
-            and self.status not in (408, 429)
-            and self.error is None
-        )
-
-    @property
     def client_error(self) -> bool:
         """A refusal of the request: a complete 4xx (not 408/429). Whether it is the API's
         own refusal or a page from something else at that URL (an HTML 404 for a wrong base
         path, a proxy's text 400) the oracles cannot tell from one answer; the runner
         decides it for the whole row (:attr:`api_shaped`, and a plain control request:
         ``oracles.base.no_verdict_from_failures``)."""
-        return self.refusal_status
+        return (
+            self.status is not None
+            and 400 <= self.status < 500
+            and self.status not in (408, 429)  # about time and rate, not the request
+            and self.error is None
+        )
 
     @property
     def api_shaped(self) -> bool:
@@ -83,7 +76,7 @@ class Exchange:
         :attr:`unanswered`)."""
         if self.error is not None or self.status is None or self.unanswered:
             return False
-        return self.status >= 500 or (self.refusal_status and not self.api_shaped)
+        return self.status >= 500 or (self.client_error and not self.api_shaped)
 
     @property
     def unanswered(self) -> bool:

@@ -84,19 +84,19 @@ def tool_use(p: Probe, case: Any) -> Observation:
         if bad:
             return bad
         t.add(trial, body, tool_uses(ex), p.resolve(case.params.get("tool"), trial))
-        t.mark(trial, body, _text_of(ex))
+        t.mark(trial, body, _text_of(ex), t.markup)
     if case.control is not None:
         for trial in range(t.n):
-            ex = p.send(f"control {trial + 1}", p.body(case.probe, case.control, trial=trial))
+            body = p.body(case.probe, case.control, trial=trial)
+            ex = p.send(f"control {trial + 1}", body)
             if ex.transport_failure:  # a control with no answer proves nothing either way
                 return failure(ex, f"the control (trial {trial + 1})") or Observation(
                     Observed.ERROR, f"the control (trial {trial + 1}): no answer"
                 )
             t.control.append(len(tool_uses(ex)) if ex.ok else -1)
             t.control_names.append([b.get("name") for b in tool_uses(ex)])
-            t.mark(
-                trial, p.body(case.probe, case.control, trial=trial), _text_of(ex), t.control_markup
-            )
+            if t.mark(trial, body, _text_of(ex), t.control_markup):
+                t.control_as_text.add(trial)
         t.evidence["control_tool_uses"] = t.control
         t.evidence["control_names"] = t.control_names
         t.evidence["control_call_markup_in_text"] = t.control_markup
@@ -117,6 +117,7 @@ class Trials:
     control_names: list[list[Any]] = field(default_factory=list)
     markup: list[str] = field(default_factory=list)  # "trial N: <snippet>" of calls as text
     control_markup: list[str] = field(default_factory=list)  # the same, in the control arm
+    control_as_text: set[int] = field(default_factory=set)  # control trials with such a call
     evidence: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -127,20 +128,20 @@ class Trials:
             call_markup_in_text=self.markup,
         )
 
-    def mark(
-        self, trial: int, body: dict[str, Any], text: str, into: list[str] | None = None
-    ) -> None:
-        """Record a call written as text (a template's call syntax the endpoint did not parse,
-        or a translator's flattening of a call), in the probe's list or ``into``."""
+    @staticmethod
+    def mark(trial: int, body: dict[str, Any], text: str, into: list[str]) -> bool:
+        """Record in ``into`` a call written as text (a template's call syntax the endpoint
+        did not parse, or a translator's flattening of a call); whether there was one."""
         names = [t.get("name") for t in body.get("tools", []) if isinstance(t, dict)]
         snippet = call_markup(text, [n for n in names if isinstance(n, str) and n])
         if snippet is not None:
-            (self.markup if into is None else into).append(f"trial {trial + 1}: {snippet!r}")
+            into.append(f"trial {trial + 1}: {snippet!r}")
+        return snippet is not None
 
     def control_called(self) -> int:
         """Control trials that called a tool, as a tool_use block or as text: either shows the
         model calls when calls are allowed."""
-        return sum(1 for i, c in enumerate(self.control) if c > 0 or _in(self.control_markup, i))
+        return sum(1 for i, c in enumerate(self.control) if c > 0 or i in self.control_as_text)
 
     def add(self, trial: int, body: dict[str, Any], uses: list[dict[str, Any]], want: Any) -> None:
         self.counts.append(len(uses))
@@ -169,11 +170,6 @@ class Trials:
             return ""
         count = f"{len(self.markup)}/{self.n}"
         return f"; a call came back as text, not tool_use, in {count} ({self.markup[0]})"
-
-
-def _in(markup: list[str], trial: int) -> bool:
-    """Whether a ``trial N: ...`` entry of ``markup`` is for trial index ``trial``."""
-    return any(m.startswith(f"trial {trial + 1}:") for m in markup)
 
 
 Judge = Callable[[Probe, Any, Trials], Observation]
@@ -237,7 +233,7 @@ def _auto(p: Probe, case: Any, t: Trials) -> Observation:
     prose for one that does not (the control, same tools). A call for both is auto acting as
     any; no call for either says nothing about auto (the model may just be weak)."""
     n = t.n
-    prose = [c for i, c in enumerate(t.control) if c == 0 and not _in(t.control_markup, i)]
+    prose = [c for i, c in enumerate(t.control) if c == 0 and i not in t.control_as_text]
     if not t.control:  # a case without its prose arm can only show a call is possible
         if t.called:
             return Observation(Observed.HONORED, t.summary, t.evidence)
