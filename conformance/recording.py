@@ -59,7 +59,7 @@ def cassette_path(cassette_dir: Path, target: str, case_id: str) -> Path:
 
 def shown_path(path: Path) -> str:
     """A cassette's path as a message shows it: relative to the working directory when it lies
-    under it (``cassettes/x/y.yaml``), so results and expectations hold no machine's paths."""
+    under it (``cassettes/x/y.json``), so results and expectations hold no machine's paths."""
     try:
         return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
     except (ValueError, OSError):
