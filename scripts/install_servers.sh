@@ -12,7 +12,7 @@
 #     tried on every run, so the day the registry serves all their dependencies is noticed; one
 #     that does not install is reported with the dependency that fails, and the run carries on
 #     without it (scripts/servers.py status then says "not installed").
-# Idempotent: a second run with everything present takes a second, plus the ~20 s that asking
+# Idempotent: a second run with everything present takes a second, plus the ~17 s that asking
 # the registries about the newest versions takes while they do not install.
 #
 # Why the llama-server build is portable and its wheel cache is keyed:
@@ -141,27 +141,8 @@ fi
 # @the-next-ai/ai-gateway and @the-next-ai/bot-gateway-sdk, which npm answers 404 (it also
 # asks for node >= 22). pip and npm each name the first dependency they cannot find.
 NEWEST_LOGS="$TOOLS/install-logs"
-# try_newest NAME WHAT CMD...: run an install; if it fails, say which dependency the client
-# could not find and carry on (the client's whole output stays in $NEWEST_LOGS/NAME.log).
-try_newest() {
-  local target="$1" what="$2" log="$NEWEST_LOGS/$1.log" dep
-  shift 2
-  mkdir -p "$NEWEST_LOGS"
-  echo "install_servers: installing $what (target $target)..." >&2
-  if "$@" >"$log" 2>&1; then
-    return 0
-  fi
-  dep="$(sed -nE -e "s/.*No matching distribution found for ([^;]+).*/\1/p" \
-    -e "s/.*404 +The requested resource '([^']+)' could not be found.*/\1/p" "$log" | head -n1)"
-  if [ -n "$dep" ]; then
-    echo "install_servers: $what does not install from the registry: its dependency $dep" \
-      "is not there; carrying on without it ($log)" >&2
-  else
-    echo "install_servers: $what failed to install: $(grep -m1 -iE 'error' "$log" || tail -n1 "$log");" \
-      "carrying on without it ($log)" >&2
-  fi
-  return 0
-}
+# shellcheck source=scripts/try_newest.sh
+. "$(dirname "$0")/try_newest.sh"
 LITELLM_NEWEST_VERSION="${LITELLM_NEWEST_VERSION:-1.110.2}"
 LITELLM_NEWEST_VENV="$TOOLS/litellm-1-110-venv"
 if [ "$want_litellm" = 1 ]; then

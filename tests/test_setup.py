@@ -134,6 +134,58 @@ def test_a_newest_version_that_did_not_install_is_reported_not_installed(tmp_pat
     assert "scripts/install_servers.sh --litellm" in done.stderr
 
 
+# What pip and npm printed on 2026-12-03 for the newest LiteLLM and claude-code-router.
+PIP_MISSING = (
+    "ERROR: Could not find a version that satisfies the requirement litellm-proxy==1.110.2; "
+    'extra == "proxy" (from litellm[proxy]) (from versions: none)\n'
+    'ERROR: No matching distribution found for litellm-proxy==1.110.2; extra == "proxy"\n'
+)
+NPM_MISSING = (
+    "npm error code E404\n"
+    "npm error 404 Not Found - GET https://registry.npmjs.org/@the-next-ai%2fai-gateway\n"
+    "npm error 404  The requested resource '@the-next-ai/ai-gateway@^1.0.21' could not be "
+    "found or you do not have permission to access it.\n"
+)
+
+
+def try_newest(tmp_path: Path, output: str, status: int) -> subprocess.CompletedProcess:
+    """scripts/try_newest.sh's function on an install that prints ``output``, exits ``status``."""
+    (tmp_path / "out.txt").write_text(output)
+    script = (
+        f'. "{REPO}/scripts/try_newest.sh"; '
+        f'try_newest demo "demo 9.9" sh -c \'cat "$1"; exit {status}\' sh "{tmp_path}/out.txt"; '
+        "echo rc=$?"
+    )
+    env = dict(os.environ, NEWEST_LOGS=str(tmp_path / "logs"))
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env)
+
+
+@pytest.mark.parametrize(
+    ("output", "dependency"),
+    [(PIP_MISSING, "litellm-proxy==1.110.2"), (NPM_MISSING, "@the-next-ai/ai-gateway@^1.0.21")],
+)
+def test_a_newest_version_the_registry_cannot_serve_names_the_dependency_and_carries_on(
+    tmp_path: Path, output: str, dependency: str
+) -> None:
+    done = try_newest(tmp_path, output, 1)
+    assert done.stdout.strip() == "rc=0", done  # the install run goes on
+    assert f"demo 9.9 does not install from the registry: its dependency {dependency} is not" in (
+        done.stderr
+    )
+    assert (tmp_path / "logs" / "demo.log").read_text() == output  # the whole output is kept
+
+
+def test_a_newest_version_failing_otherwise_shows_the_error_and_one_that_installs_says_nothing(
+    tmp_path: Path,
+) -> None:
+    done = try_newest(tmp_path, "building wheel\nerror: a C compiler is needed\n", 1)
+    assert done.stdout.strip() == "rc=0"
+    assert "demo 9.9 failed to install: error: a C compiler is needed" in done.stderr
+    done = try_newest(tmp_path, "Successfully installed demo-9.9\n", 0)
+    assert done.stdout.strip() == "rc=0"
+    assert "install" in done.stderr and "not" not in done.stderr and "failed" not in done.stderr
+
+
 # Every header name LiteLLM sets starts with one of these (read from the litellm 1.110.2 wheel:
 # x-litellm-model-id, x-litellm-response-cost-*, llm_provider-request-id, ...). The shipped
 # cassettes cannot show them where the key already scrubbed them (x<redacted>-model-id).
