@@ -9,7 +9,7 @@
     python scripts/servers.py start claude-code-proxy [--port 8082] [--upstream ...]
     python scripts/servers.py stop [NAME|all]
     python scripts/servers.py status
-    python scripts/servers.py installed NAME     # exit 0 if its software is installed
+    python scripts/servers.py installed NAME     # exit 1 if an optional server is missing
 
 Stdlib only: the tools live in their own venv (scripts/install_servers.sh), found by the
 same rule: ${CONFORMANCE_TOOLS:-~/.cache/anthropic-conformance}. Everything binds to
@@ -43,7 +43,7 @@ from pathlib import Path
 
 TOOLS = Path(os.environ.get("CONFORMANCE_TOOLS") or Path.home() / ".cache/anthropic-conformance")
 VENV = TOOLS / "venv"
-LITELLM_NEWEST_VENV = TOOLS / "litellm-1-110-venv"
+LITELLM_NEWEST = TOOLS / "litellm-1-110-venv" / "bin" / "litellm"
 CCPROXY_VENV = TOOLS / "ccproxy-venv"
 CCR_PREFIX = TOOLS / "ccr"
 RUN = TOOLS / "run"
@@ -73,11 +73,13 @@ class Server:
     timeout: float
     command: Callable[[int, str], tuple[list[str], dict[str, str]]]
     smoke: Callable[[str], None] | None = None  # one tiny real request once ready
-    # The file whose presence means the software is installed; a server with one is optional:
-    # `status` reports it "not installed" without counting it as stopped.
+    # For an optional server (a newest version, which the registry may not serve): the file
+    # whose presence means it is installed. `status` reports a missing one "not installed",
+    # not "stopped". The pinned servers have none: `start` names the install command for them.
     optional_install: Path | None = None
 
     def installed(self) -> bool:
+        """False only for an optional server whose software is missing."""
         return self.optional_install is None or self.optional_install.exists()
 
 
@@ -254,14 +256,13 @@ def litellm_command(port: int, upstream: str) -> tuple[list[str], dict[str, str]
 
 def litellm_newest_command(port: int, upstream: str) -> tuple[list[str], dict[str, str]]:
     # The pinned proxy's config and environment, only the venv, key and file names differ.
-    exe = LITELLM_NEWEST_VENV / "bin" / "litellm"
-    if not exe.exists():
+    if not LITELLM_NEWEST.exists():
         raise StartError(
-            f"{exe} not found: LiteLLM 1.110 is not installed; scripts/install_servers.sh "
-            "--litellm tries it and names the dependency the registry lacks"
+            f"{LITELLM_NEWEST} not found: LiteLLM 1.110 is not installed; scripts/"
+            "install_servers.sh --litellm tries it and names the dependency the registry lacks"
         )
     cfg = litellm_config(upstream, "litellm-1-110", LITELLM_110_KEY)
-    cmd = [str(exe), "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [str(LITELLM_NEWEST), "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port)]
     return cmd, litellm_env()
 
 
@@ -323,7 +324,7 @@ SERVERS = {
             "/health/liveliness",
             180.0,
             litellm_newest_command,
-            optional_install=LITELLM_NEWEST_VENV / "bin" / "litellm",
+            optional_install=LITELLM_NEWEST,
         ),
         Server("claude-code-router", 3456, "/health", 90.0, ccr_command),
         Server("claude-code-proxy", 8082, "/", 90.0, ccproxy_command),
@@ -462,7 +463,9 @@ def main(argv: list[str] | None = None) -> int:
     p_stop = sub.add_parser("stop", help="stop a server started by this script")
     p_stop.add_argument("name", nargs="?", default="all", choices=(*SERVERS, "all"))
     sub.add_parser("status", help="show what runs (exit 3 if something installed is stopped)")
-    p_inst = sub.add_parser("installed", help="exit 0 if the server's software is installed")
+    p_inst = sub.add_parser(
+        "installed", help="exit 1 if an optional server's software (a newest version) is missing"
+    )
     p_inst.add_argument("name", choices=list(SERVERS))
     args = parser.parse_args(argv)
     if args.cmd == "start":
