@@ -15,13 +15,19 @@ from conformance.vocabulary import Observation, Observed
 
 @oracle(
     "token_diff",
-    params={"min_delta": POSITIVE, "ignore_slack": {"type": "integer", "minimum": 0}},
+    params={
+        "min_delta": POSITIVE,
+        "ignore_slack": {"type": "integer", "minimum": 0},
+        "shrink": {"type": "boolean"},
+    },
 )
 def token_diff(p: Probe, case: Any) -> Observation:
     """Did the block reach the model? Compare prompt tokens with and without it.
 
     Model-independent: if the prompt does not grow by about the block's size, the block
-    never reached the model (ignored), however good or bad the model is.
+    never reached the model (ignored), however good or bad the model is. With ``shrink``
+    the field's effect is to keep something out of the prompt (``defer_loading``): the
+    probe's prompt must be smaller than the control's by ``min_delta``.
     """
     min_delta = case.params.get("min_delta", p.settings.token_diff.min_delta)
     slack = case.params.get("ignore_slack", p.settings.token_diff.ignore_slack)
@@ -37,25 +43,31 @@ def token_diff(p: Probe, case: Any) -> Observation:
             # The same request without the block works: the block is what the endpoint refuses.
             bad = Observation(Observed.REJECTED, f"{bad.message} (5xx, though the control passed)")
         return bad or Observation(Observed.ERROR, "no prompt token count for the probe", {})
-    delta = with_ - without
+    shrink = bool(case.params.get("shrink"))
+    delta = without - with_ if shrink else with_ - without
     evidence = {
         "tokens_with": with_,
         "tokens_without": without,
         "delta": delta,
         "min_delta": min_delta,
     }
+    moved = "shrank" if shrink else "grew"
     if delta >= min_delta:
         return Observation(
-            Observed.HONORED, f"prompt grew by {delta} tokens ({without} → {with_})", evidence
+            Observed.HONORED, f"prompt {moved} by {delta} tokens ({without} → {with_})", evidence
         )
     if abs(delta) <= slack:
+        what = (
+            "what the field keeps out of the prompt was put in all the same"
+            if shrink
+            else "the block never reached the model"
+        )
+        verb = "shrink" if shrink else "grow"
         return Observation(
-            Observed.IGNORED,
-            f"prompt did not grow ({without} → {with_}): the block never reached the model",
-            evidence,
+            Observed.IGNORED, f"prompt did not {verb} ({without} → {with_}): {what}", evidence
         )
     return Observation(
-        Observed.INCONCLUSIVE, f"prompt grew by only {delta} tokens (< {min_delta})", evidence
+        Observed.INCONCLUSIVE, f"prompt {moved} by only {delta} tokens (< {min_delta})", evidence
     )
 
 
