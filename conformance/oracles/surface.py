@@ -22,7 +22,7 @@ import json
 from typing import Any
 
 from conformance import wire
-from conformance.client import Exchange, prompt_tokens, response_text
+from conformance.client import Exchange, prompt_tokens
 from conformance.filler import filler
 from conformance.oracles.base import POSITIVE, failure, oracle
 from conformance.probe import Probe
@@ -47,6 +47,17 @@ def schema_problem(text: str, schema: dict[str, Any]) -> str | None:
     return None
 
 
+def answer_json_text(msg: dict[str, Any] | None) -> str:
+    """The text a structured answer carries: its last text block (Anthropic answers one text
+    block holding the JSON; a block an endpoint puts before it is no part of the instance)."""
+    texts = [
+        b.get("text") or ""
+        for b in (msg or {}).get("content") or []
+        if isinstance(b, dict) and b.get("type") == "text"
+    ]
+    return texts[-1] if texts else ""
+
+
 def _format_schema(body: dict[str, Any]) -> dict[str, Any] | None:
     fmt = (body.get("output_config") or {}).get("format") or {}
     schema = fmt.get("schema") if isinstance(fmt, dict) else None
@@ -69,7 +80,7 @@ def structured_output(p: Probe, case: Any) -> Observation:
         bad = failure(ex)
         if bad:
             return bad
-        text = response_text(ex.message())
+        text = answer_json_text(ex.message())
         texts.append(text[:120])
         probe.append(schema_problem(text, schema))
         cex = p.send(f"control {trial + 1}", p.body(case.probe, case.control, trial=trial))
@@ -77,7 +88,7 @@ def structured_output(p: Probe, case: Any) -> Observation:
             return failure(cex, f"the control (trial {trial + 1})") or Observation(
                 Observed.ERROR, f"the control (trial {trial + 1}): no answer"
             )
-        control.append(schema_problem(response_text(cex.message()), schema))
+        control.append(schema_problem(answer_json_text(cex.message()), schema))
     valid = sum(x is None for x in probe)
     control_valid = sum(x is None for x in control)
     summary = f"schema-valid answers {valid}/{n}, control (no format) {control_valid}/{n}"
