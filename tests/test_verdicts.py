@@ -639,7 +639,7 @@ SURFACE_MESSAGES = [
     (set(), "extras.stop_reason.model_context_window_exceeded", "Claude Code acts on)"),
     ({"openai_errors"}, "extras.stop_reason.model_context_window_exceeded", "not the 400"),
     ({"context_window_stop"}, "extras.stop_reason.model_context_window_exceeded", "conforms"),
-    ({"truncate_context"}, "extras.stop_reason.model_context_window_exceeded", "the prompt was cut"),
+    ({"truncate_context"}, "extras.stop_reason.model_context_window_exceeded", "prompt was cut"),
     (set(), "extras.stop_reason.refusal", "no probe here provokes one"),
     (set(), "extras.cache_control.automatic", "marker made a cache entry"),
 ]
@@ -692,3 +692,19 @@ def test_rare_stop_reasons_are_judged(
         assert (result.evidence["stop_details"] is not None) is (reason == "refusal")
     else:
         assert "cannot be provoked here" in result.message
+
+
+def test_an_unknown_value_is_not_blamed_for_a_request_refused_without_it(harness: Any) -> None:
+    """A 4xx counts against the unknown field only when the request without it passes."""
+    case = Case(
+        id="test.unknown_input.both_refused",
+        table="Test",
+        row="unknown field beside a bad value",
+        oracle="unknown_input",
+        declared={"anthropic": "rejected"},
+        probe={"zz_unknown_field_2099": 1, "temperature": 5},
+        control={"zz_unknown_field_2099": None},
+    )
+    result = harness.run(case)
+    assert result.observed == "inconclusive", result.message
+    assert "refused without the unknown value too (400)" in result.message

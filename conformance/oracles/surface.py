@@ -111,16 +111,30 @@ def structured_output(p: Probe, case: Any) -> Observation:
 
 @oracle("unknown_input", params={"headers": {"type": "object"}})
 def unknown_input(p: Probe, case: Any) -> Observation:
-    """A value no API defines: a 4xx is ``rejected``; a 2xx ``ignored`` (nothing to enable)."""
+    """A value no API defines: a 4xx is ``rejected`` (when the same request without the value,
+    the row's ``control`` or the probe without ``headers``, passes); a 2xx ``ignored``."""
     headers = case.params.get("headers")
     ex = p.send("probe", p.body(case.probe), **({"headers": headers} if headers else {}))
     bad = failure(ex)
-    if bad:
+    if bad is None:
+        return Observation(
+            Observed.IGNORED,
+            "2xx: the unknown value was passed over (it names nothing the endpoint could enable)",
+            {"stop_reason": (ex.message() or {}).get("stop_reason")},
+        )
+    if bad.observed is not Observed.REJECTED:
         return bad
+    control = p.send("control: without the unknown value", p.body(case.probe, case.control))
+    bad.evidence["control_status"] = control.status
+    if control.ok:
+        return bad
+    if not control.client_error:  # no answer, or a 5xx: the control proves nothing
+        return failure(control, "the control (without the unknown value)") or bad
     return Observation(
-        Observed.IGNORED,
-        "2xx: the unknown value was passed over (it names nothing the endpoint could enable)",
-        {"stop_reason": (ex.message() or {}).get("stop_reason")},
+        Observed.INCONCLUSIVE,
+        f"{bad.message}; but the request is refused without the unknown value too "
+        f"({control.status})",
+        bad.evidence,
     )
 
 
