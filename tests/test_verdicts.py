@@ -246,7 +246,7 @@ FLIPS: dict[str, dict[str, str]] = {
         "tool_choice.auto.disable_parallel_tool_use": "inconclusive",
         "extras.tools.eager_input_streaming": "inconclusive",
         "extras.tools.strict": "inconclusive",
-        "extras.tools.defer_loading": "ignored",  # no tool in either arm's prompt
+        "extras.tools.defer_loading": "inconclusive",  # no tool in any arm's prompt
     },
     # every request answered as auto: forced and named choices, none and the parallel flag
     # do nothing (tools.input_schema's prompt asks for its only tool, so auto calls it too)
@@ -308,7 +308,7 @@ FLIPS: dict[str, dict[str, str]] = {
         "claude_code.usage.stream": "violated",
         "claude_code.billing_header.prefix_cache": "inconclusive",  # 0 prompt tokens
         **{r: "ignored" for r in TOKEN_DIFF_ROWS},
-        "extras.tools.defer_loading": "ignored",
+        "extras.tools.defer_loading": "inconclusive",  # 0 tokens, with the tool or without
     },
     "stream_past_max_tokens": {"claude_code.usage.stream": "violated"},
     "drop_input_json_delta": {**TOOL_STREAM},
@@ -630,6 +630,7 @@ SURFACE_MESSAGES = [
     ({"reject_eager_input_streaming"}, "extras.tools.eager_input_streaming", "Extra inputs"),
     (set(), "extras.tools.defer_loading", "prompt shrank by"),
     ({"load_deferred_tools"}, "extras.tools.defer_loading", "put in all the same"),
+    ({"drop_tools"}, "extras.tools.defer_loading", "even when it is not deferred"),
     ({"reject_defer_loading"}, "claude_code.tool_search.defer_loading", "defer_loading: Extra"),
     (set(), "extras.anthropic-beta.unknown", "Unexpected value(s)"),
     ({"ignore_unknown_betas"}, "extras.anthropic-beta.unknown", "passed over"),

@@ -19,6 +19,7 @@ from conformance.vocabulary import Observation, Observed
         "min_delta": POSITIVE,
         "ignore_slack": {"type": "integer", "minimum": 0},
         "shrink": {"type": "boolean"},
+        "baseline": {"type": "object"},
     },
 )
 def token_diff(p: Probe, case: Any) -> Observation:
@@ -27,7 +28,9 @@ def token_diff(p: Probe, case: Any) -> Observation:
     Model-independent: if the prompt does not grow by about the block's size, the block
     never reached the model (ignored), however good or bad the model is. With ``shrink``
     the field's effect is to keep something out of the prompt (``defer_loading``): the
-    probe's prompt must be smaller than the control's by ``min_delta``.
+    probe's prompt must be smaller than the control's by ``min_delta``, and no change is
+    ``ignored`` only when the control outgrows ``baseline`` (the prompt without the block at
+    all) by as much: a block that never reaches the prompt, deferred or not, shows nothing.
     """
     min_delta = case.params.get("min_delta", p.settings.token_diff.min_delta)
     slack = case.params.get("ignore_slack", p.settings.token_diff.ignore_slack)
@@ -63,11 +66,39 @@ def token_diff(p: Probe, case: Any) -> Observation:
             else "the block never reached the model"
         )
         verb = "shrink" if shrink else "grow"
+        if shrink:
+            unseen = _never_in_prompt(p, case, without, min_delta, evidence)
+            if unseen:
+                return unseen
         return Observation(
             Observed.IGNORED, f"prompt did not {verb} ({without} → {with_}): {what}", evidence
         )
     return Observation(
         Observed.INCONCLUSIVE, f"prompt {moved} by only {delta} tokens (< {min_delta})", evidence
+    )
+
+
+def _never_in_prompt(
+    p: Probe, case: Any, without: int, min_delta: int, evidence: dict[str, Any]
+) -> Observation | None:
+    """With ``shrink``: inconclusive (or the baseline's failure) unless the control's block
+    shows in the prompt at all, against ``params.baseline``."""
+    layer = case.params.get("baseline")
+    if layer is None:
+        return None
+    base, ex = p.count("baseline", p.body(case.probe, layer))
+    if base is None:
+        return failure(ex, "the baseline (without the block)") or Observation(
+            Observed.ERROR, "no prompt token count for the baseline", evidence
+        )
+    evidence["tokens_baseline"] = base
+    if without - base >= min_delta:
+        return None
+    return Observation(
+        Observed.INCONCLUSIVE,
+        f"the block does not show in the prompt even when it is not deferred ({base} without "
+        f"it, {without} with it): nothing for the field to keep out",
+        evidence,
     )
 
 
