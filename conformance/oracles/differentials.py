@@ -12,6 +12,8 @@ from conformance.oracles.base import POSITIVE, failure, oracle
 from conformance.probe import Probe
 from conformance.vocabulary import Observation, Observed
 
+_ARMS = ("the control (without the block)", "the probe (with the block)")
+
 
 @oracle(
     "token_diff",
@@ -34,19 +36,20 @@ def token_diff(p: Probe, case: Any) -> Observation:
     """
     min_delta = case.params.get("min_delta", p.settings.token_diff.min_delta)
     slack = case.params.get("ignore_slack", p.settings.token_diff.ignore_slack)
+    shrink = bool(case.params.get("shrink"))
+    arms = ("the control (not deferred)", "the probe (deferred)") if shrink else _ARMS
     without, ex_without = p.count("without", p.body(case.probe, case.control))
     if without is None:
-        return failure(ex_without, "the control (without the block)") or Observation(
+        return failure(ex_without, arms[0]) or Observation(
             Observed.ERROR, "no prompt token count for the control", {}
         )
     with_, ex_with = p.count("with", p.body(case.probe))
     if with_ is None:
-        bad = failure(ex_with, "the probe (with the block)")
+        bad = failure(ex_with, arms[1])
         if bad and ex_with.status and ex_with.status >= 500 and not ex_with.error and ex_without.ok:
             # The same request without the block works: the block is what the endpoint refuses.
             bad = Observation(Observed.REJECTED, f"{bad.message} (5xx, though the control passed)")
         return bad or Observation(Observed.ERROR, "no prompt token count for the probe", {})
-    shrink = bool(case.params.get("shrink"))
     delta = without - with_ if shrink else with_ - without
     evidence = {
         "tokens_with": with_,
