@@ -247,6 +247,29 @@ def broken_in_replay(exc: BaseException, path: Path) -> CassetteBroken | None:
     return None
 
 
+def recorded_code(path: Path, pattern: re.Pattern[str]) -> str | None:
+    """The first match of ``pattern`` in the request bodies recorded in cassette ``path``
+    (None if there is none, or no readable cassette): how replay gets back a code that was
+    random when the row was recorded (``{{FRESH}}``, see :mod:`conformance.probe`). Only
+    requests are read, so an answer that quotes a code cannot supply one."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    interactions = doc.get("interactions") if isinstance(doc, dict) else None
+    for interaction in interactions if isinstance(interactions, list) else []:
+        request = interaction.get("request") if isinstance(interaction, dict) else None
+        body = request.get("body") if isinstance(request, dict) else None
+        if isinstance(body, bytes):
+            body = body.decode("utf-8", "replace")
+        found = pattern.search(body) if isinstance(body, str) else None
+        if found:
+            return found.group(0)
+    return None
+
+
 def is_mismatch(exc: BaseException) -> bool:
     """True for vcrpy's "no recorded request matches" error (a stale cassette)."""
     return type(exc).__name__ == "CannotOverwriteExistingCassetteException"

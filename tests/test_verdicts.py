@@ -146,6 +146,11 @@ TOKEN_DIFF_ROWS = (
     "content.mcp_tool_use", "content.mcp_tool_result", "extras.system_role.mid_conversation",
     "fields.system", "tools.description",
 )  # fmt: skip
+# the usage rows whose prompt opens with a code drawn per run ({{FRESH}}): no cache holds it
+UNCACHED_ROWS = {
+    "claude_code.usage.uncached": "violated",
+    "claude_code.usage.uncached_stream": "violated",
+}
 FLIPS: dict[str, dict[str, str]] = {
     # the count_tokens row's 1-token usage request answers more: a wire violation in its evidence
     "ignore_max_tokens": {
@@ -282,8 +287,25 @@ FLIPS: dict[str, dict[str, str]] = {
         "claude_code.usage.input_tokens": "violated",
         "claude_code.usage.cache_fields": "violated",
         "claude_code.usage.stream": "violated",
+        **UNCACHED_ROWS,
         "claude_code.billing_header.prefix_cache": "inconclusive",  # 0 prompt tokens
         **{r: "ignored" for r in TOKEN_DIFF_ROWS},
+    },
+    # issue 24's masking case: the totals still add up, so only a prompt no cache can hold
+    # (and the cache rows, which now see every prompt read from cache) tells
+    "zero_input_tokens_as_cache_read": {
+        **UNCACHED_ROWS,
+        "claude_code.billing_header.prefix_cache": "inconclusive",  # "already cached"
+        "content.text.cache_control": "ignored",  # with or without the marker: all "read"
+        "content.tool_use.cache_control": "ignored",
+        "content.tool_result.cache_control": "ignored",
+        "tools.cache_control": "ignored",
+    },
+    # the repeat adds up to its uncached part only
+    "cache_read_left_out": {
+        **UNCACHED_ROWS,
+        "claude_code.usage.cache_fields": "violated",
+        "claude_code.billing_header.prefix_cache": "inconclusive",  # no cache_read to judge by
     },
     "stream_past_max_tokens": {"claude_code.usage.stream": "violated"},
     "drop_input_json_delta": {**TOOL_STREAM},
@@ -475,6 +497,11 @@ CLAUDE_CODE_MESSAGES = [
     ("zero_input_tokens", "claude_code.usage.input_tokens", "prompt's tokens are 0"),
     ("zero_input_tokens", "claude_code.usage.stream", "message_start.usage.input_tokens"),
     ("stream_past_max_tokens", "claude_code.usage.stream", "text deltas for max_tokens 6"),
+    ("zero_input_tokens", "claude_code.usage.uncached", "input_tokens 0 for a prompt no cache"),
+    ("zero_input_tokens_as_cache_read", "claude_code.usage.uncached", "cache_read_input_tokens 1"),
+    ("zero_input_tokens_as_cache_read", "claude_code.usage.uncached_stream", "input_tokens 0"),
+    ("cache_read_left_out", "claude_code.usage.uncached", "sent again adds up to 4 prompt"),
+    ("cache_read_left_out", "claude_code.usage.uncached_stream", "it does not remove them"),
     ("no_usage_in_message_delta", "claude_code.usage.stream", "output_tokens is missing"),
     ("drop_input_json_delta", "claude_code.tool_input.stream", "differs from unstreamed"),
     ("tool_index_from_1", "claude_code.tool_input.parallel_stream", "block indices [1, 2]"),
