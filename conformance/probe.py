@@ -3,8 +3,9 @@
 Everything a probe sends is a pure function of the case id, the target and the settings, so a
 recorded run replays byte-for-byte: nonces are derived from the case id, never random. The one
 exception is ``{{FRESH}}``, a code no endpoint can have seen before (a prompt no cache can
-hold): drawn at random for each live or recorded run of a row, and read back from the
-cassette's recorded requests in replay, so replay still sends the recorded bytes.
+hold), and ``{{FRESH_FILLER}}``, filler words seeded by it: drawn at random for each live or
+recorded run of a row, and read back from the cassette's recorded requests in replay, so
+replay still sends the recorded bytes.
 """
 
 from __future__ import annotations
@@ -125,6 +126,8 @@ class Probe:
             return self.model
         if name == "FRESH":
             return self.fresh()
+        if name == "FRESH_FILLER":  # as long as FILLER_LONG, and as new as the code
+            return filler(self.fresh(), self.settings.cache.filler_words)
         return self.nonce(f"{name}/{trial}")
 
     def body(self, *layers: dict[str, Any] | None, trial: int = 0) -> dict[str, Any]:

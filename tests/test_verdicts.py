@@ -531,6 +531,38 @@ def test_claude_code_rows_name_the_deviation(
     assert words in result.message, result.message
 
 
+# (usage of the fresh request, of the repeat) -> the violation named, or None: 800 words
+# behind the code, so at least 400 uncached tokens (settings: usage.min_tokens_per_word 0.5).
+UNCACHED_USAGE = [
+    ({"input_tokens": 1000}, {"input_tokens": 1000}, None),  # no cache at all
+    ({"input_tokens": 990, "cache_read_input_tokens": 10},  # the template's few tokens
+     {"input_tokens": 1, "cache_read_input_tokens": 999}, None),  # llama-server's repeat
+    ({"input_tokens": 5, "cache_creation_input_tokens": 995},  # Anthropic with the marker
+     {"input_tokens": 5, "cache_read_input_tokens": 995}, None),
+    ({"input_tokens": 1, "cache_read_input_tokens": 999}, {"input_tokens": 1000},
+     "1 uncached prompt tokens (input_tokens 1 + cache_creation_input_tokens 0) for the 800 "
+     "words behind a code no cache holds: at least 400"),  # a cached answer to a fresh prompt
+    ({"input_tokens": 0, "cache_creation_input_tokens": 1000}, {"input_tokens": 1000},
+     "input_tokens 0 for a prompt no cache can hold"),
+    ({"cache_read_input_tokens": 1000}, {"input_tokens": 1000}, "input_tokens is None"),
+    ({"input_tokens": 1000}, {"input_tokens": 1}, "sent again adds up to 1 prompt tokens"),
+    ({"input_tokens": 1000}, {}, "sent again reports no input_tokens"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("first", "again", "named"), UNCACHED_USAGE)
+def test_uncached_usage_is_judged_by_each_of_its_checks(
+    first: dict[str, int], again: dict[str, int], named: str | None
+) -> None:
+    from conformance.oracles.uncached import _uncached_found
+    from conformance.probe import Probe
+    from conftest import settings_for_tests
+
+    p = Probe("t", "m", {}, None, settings_for_tests())  # type: ignore[arg-type]
+    found = _uncached_found(p, first, again, 800)
+    assert found == [] if named is None else any(named in f for f in found), found
+
+
 def test_leak_pattern_finds_traces_and_paths_not_prose() -> None:
     from conformance.oracles.usage import LEAKS
 

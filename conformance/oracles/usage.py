@@ -10,17 +10,9 @@ One oracle, ``claude_code``, with ``params.check`` naming the observation:
   non-streamed answer's prompt tokens within the tolerance; ``message_delta.usage.output_tokens``
   agrees with the number of text deltas (within ``output_slack``); the stream obeys
   ``max_tokens``. Claude Code's context meter and auto-compaction read these numbers.
-- ``uncached`` / ``uncached_stream``: a prompt no cache can hold (it opens with
-  ``{{FRESH}}``, a code drawn for this run of the row) must be reported uncached:
-  ``input_tokens`` above 0 and ``input_tokens + cache_creation_input_tokens`` at least
-  ``settings.usage.min_tokens_per_word`` per word behind the code; the same request sent again
-  must add up (input plus both cache fields) to the same prompt within the tolerance, however
-  much of it the endpoint now reads from its cache. ``uncached_stream`` streams both and
-  judges the usage a client ends up with (message_start's, each counter message_delta
-  carries replacing it, as the official SDK accumulates). Why: an endpoint that caches
-  prompts (llama-server always does) answers the static usage probes with ``input_tokens``
-  about 0 and the rest as ``cache_read_input_tokens``, so those cannot tell a correct cached
-  answer from a counter broken to 0 with the cache fields left standing.
+- ``uncached`` / ``uncached_stream`` (``oracles.uncached``): a prompt no cache can hold
+  (it opens with ``{{FRESH}}``, a code drawn for each run) is reported uncached, and the same
+  request sent again adds up to the same prompt, unstreamed and streamed.
 - ``tool_stream``: ``input_json_delta`` pieces join to JSON equal to the non-streamed
   ``input``; every tool_use block has its own, consecutive index, from 0 (``min_tools: 2``:
   inconclusive unless the model made two calls).
@@ -40,18 +32,20 @@ One oracle, ``claude_code``, with ``params.check`` naming the observation:
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Any
 
 from conformance import sse, wire
 from conformance.client import Exchange, prompt_tokens
+from conformance.exchange import CACHE_FIELDS
 from conformance.filler import filler
-from conformance.oracles.base import failure, oracle, tool_uses
+from conformance.oracles.base import failure, oracle, tool_uses, within
 
-# claude_code() dispatches on the name _<check>; this check lives in a module of its own
+# claude_code() dispatches on the name _<check>; these checks live in modules of their own
 from conformance.oracles.prefix_cache import prefix_cache as _prefix_cache  # noqa: F401
-from conformance.probe import FRESH, Probe
+from conformance.oracles.uncached import uncached as _uncached  # noqa: F401
+from conformance.oracles.uncached import uncached_stream as _uncached_stream  # noqa: F401
+from conformance.probe import Probe
 from conformance.vocabulary import Observation, Observed
 
 CHECKS = (
@@ -65,7 +59,6 @@ CHECKS = (
     "stream_end",
     "prefix_cache",
 )
-CACHE_FIELDS = ("cache_creation_input_tokens", "cache_read_input_tokens")
 TOO_LONG = re.compile(r"too long|too many tokens|context (length|window|size)|exceed", re.I)
 # What a 5xx body must not show: a Python/JS/Go stack trace or a path on the server.
 LEAKS = re.compile(
@@ -91,10 +84,6 @@ def claude_code(p: Probe, case: Any) -> Observation:
     ``usage``, ``stream_usage``, ``tool_stream``, ``graceful``, ``prompt_too_long``,
     ``stream_end`` and ``prefix_cache``; the module's docstring says what each observes."""
     return globals()["_" + case.params["check"]](p, case)
-
-
-def _within(a: int, b: int, share: float) -> bool:
-    return abs(a - b) <= max(1, share * max(a, b))
 
 
 def _counted(p: Probe, body: dict[str, Any]) -> tuple[int | None, Exchange]:
@@ -127,7 +116,7 @@ def _usage(p: Probe, case: Any) -> Observation:
         missing = [k for k in CACHE_FIELDS if not isinstance(usage.get(k), int)]
         if missing:
             found.append(f"usage leaves out {', '.join(missing)}")
-    if counted is not None and isinstance(used, int) and not _within(used, counted, tol):
+    if counted is not None and isinstance(used, int) and not within(used, counted, tol):
         found.append(f"usage says {used} prompt tokens, count_tokens {counted}")
     if found:
         return wire.judge("usage", found, evidence)
@@ -191,7 +180,7 @@ def _stream_usage(p: Probe, case: Any) -> Observation:
         found.append(
             f"message_start.usage.input_tokens (plus cache fields) is {started!r}, not > 0"
         )
-    elif isinstance(reference, int) and not _within(started, reference, tol):
+    elif isinstance(reference, int) and not within(started, reference, tol):
         found.append(
             f"message_start says {started} prompt tokens, the same request unstreamed {reference}"
         )
@@ -206,155 +195,6 @@ def _stream_usage(p: Probe, case: Any) -> Observation:
     if isinstance(output, int) and output > limit:
         found.append(f"message_delta.usage.output_tokens {output} exceeds max_tokens {limit}")
     return wire.judge("streamed usage", found, evidence)
-
-
-def _texts(body: dict[str, Any]) -> list[str]:
-    """The prompt's texts in the order an endpoint renders (and caches) them: system, then
-    each message's text."""
-    out: list[str] = []
-    for part in [body.get("system"), *[m.get("content") for m in body.get("messages") or []]]:
-        if isinstance(part, str):
-            out.append(part)
-        elif isinstance(part, list):
-            out.extend(b["text"] for b in part if isinstance(b, dict) and "text" in b)
-    return out
-
-
-def _words_behind_fresh(body: dict[str, Any]) -> tuple[str, int]:
-    """The row's fresh code and the number of words behind it in the prompt: text no cache
-    can hold, since no endpoint has seen the code before."""
-    text = "\n".join(t for t in _texts(body) if isinstance(t, str))
-    found = FRESH.search(text)
-    if not found:
-        raise ValueError(
-            "uncached: the probe's prompt must hold {{FRESH}} (cases/claude_code.yaml)"
-        )
-    return found.group(0), len(re.findall(r"[A-Za-z]+", text[found.end() :]))
-
-
-def _split(usage: Any) -> tuple[Any, int, int]:
-    """(input_tokens as reported, cache_creation, cache_read; a cache field left out is 0)."""
-    usage = usage if isinstance(usage, dict) else {}
-
-    def count(key: str) -> int:
-        v = usage.get(key)
-        return v if isinstance(v, int) and not isinstance(v, bool) else 0
-
-    return usage.get("input_tokens"), count(CACHE_FIELDS[0]), count(CACHE_FIELDS[1])
-
-
-def _uncached_found(p: Probe, first: Any, again: Any, words: int) -> list[str]:
-    """What is wrong with the usage of a fresh prompt (``first``) and of the same request
-    sent again (``again``)."""
-    found = []
-    inp, created, read = _split(first)
-    floor = math.ceil(words * p.settings.usage.min_tokens_per_word)
-    if not isinstance(inp, int) or isinstance(inp, bool):
-        found.append(f"usage.input_tokens is {inp!r}, not a number")
-    elif inp <= 0:
-        found.append(
-            f"input_tokens {inp} for a prompt no cache can hold (it opens with a code drawn "
-            f"for this run; cache_creation_input_tokens {created}, cache_read_input_tokens "
-            f"{read}): a counter that says 0, whatever the cache fields happen to add"
-        )
-    elif inp + created < floor:
-        found.append(
-            f"{inp + created} uncached prompt tokens (input_tokens {inp} + "
-            f"cache_creation_input_tokens {created}) for the {words} words behind a code no "
-            f"cache holds: at least {floor}; cache_read_input_tokens {read}"
-        )
-    before, after = prompt_tokens(first), prompt_tokens(again)
-    if isinstance(before, int) and isinstance(after, int) and before > 0:
-        if not _within(before, after, p.settings.usage.tolerance):
-            found.append(
-                f"the same request sent again adds up to {after} prompt tokens, the first time "
-                f"{before}: a cache moves tokens between the fields, it does not remove them"
-            )
-    elif isinstance(before, int) and not isinstance(after, int):
-        found.append("the same request sent again reports no input_tokens")
-    return found
-
-
-def _uncached_message(label: str, first: Any, again: Any, words: int) -> str:
-    inp, created, read = _split(first)
-    _, _, read_again = _split(again)
-    return (
-        f"{label}: a fresh prompt of {prompt_tokens(first)} tokens reported uncached "
-        f"(input_tokens {inp} + cache_creation {created}, cache_read {read}; {words} words "
-        f"behind the code); sent again {prompt_tokens(again)}, {read_again} of them read "
-        "from cache"
-    )
-
-
-def _uncached(p: Probe, case: Any) -> Observation:
-    body = p.body(case.probe)
-    code, words = _words_behind_fresh(body)
-    first = p.send("fresh prompt", body)
-    bad = failure(first)
-    if bad:
-        return bad
-    again = p.send("the same request again", body)
-    bad = failure(again, "the repeat")
-    if bad:
-        return bad
-    usage, usage_again = ((ex.message() or {}).get("usage") for ex in (first, again))
-    return _uncached_judged(p, "uncached usage", code, words, usage, usage_again, {})
-
-
-def _uncached_judged(
-    p: Probe,
-    label: str,
-    code: str,
-    words: int,
-    first: Any,
-    again: Any,
-    evidence: dict[str, Any],
-) -> Observation:
-    evidence = {
-        "fresh_code": code,
-        "words_behind_code": words,
-        "min_uncached_tokens": math.ceil(words * p.settings.usage.min_tokens_per_word),
-        "usage": first,
-        "usage_again": again,
-        **evidence,
-    }
-    found = _uncached_found(p, first, again, words)
-    if found:
-        return wire.judge(label, found, evidence)
-    evidence["violations"] = []
-    return Observation(Observed.HONORED, _uncached_message(label, first, again, words), evidence)
-
-
-def _stream_usage_of(ex: Exchange) -> tuple[Any, Any, Any]:
-    """(message_start's usage, the last message_delta's, the usage a client ends up with)."""
-    events = sse.parse(ex.raw)
-    start = next((e.data for e in events if e.type == "message_start" and e.data), None)
-    delta = None
-    for e in events:
-        if e.type == "message_delta" and isinstance((e.data or {}).get("usage"), dict):
-            delta = e.data["usage"]
-    return (
-        ((start or {}).get("message") or {}).get("usage"),
-        delta,
-        sse.accumulate(events).get("usage"),
-    )
-
-
-def _uncached_stream(p: Probe, case: Any) -> Observation:
-    body = dict(p.body(case.probe), stream=True)
-    code, words = _words_behind_fresh(body)
-    sent = []
-    for label in ("fresh prompt, streamed", "the same request again, streamed"):
-        ex = p.send(label, body)
-        bad = failure(ex, "the stream" if not sent else "the repeated stream")
-        if bad:
-            return bad
-        if not ex.is_stream:
-            return Observation(Observed.VIOLATED, "stream: true answered without SSE")
-        sent.append(_stream_usage_of(ex))
-    (start, delta, first), (_, _, again) = sent
-    evidence = {"message_start_usage": start, "message_delta_usage": delta}
-    return _uncached_judged(p, "uncached streamed usage", code, words, first, again, evidence)
 
 
 def _tool_blocks(events: list[sse.Event]) -> list[tuple[Any, dict[str, Any]]]:
