@@ -105,6 +105,8 @@ def _uncached_message(label: str, first: Any, again: Any, words: int) -> str:
 
 
 def uncached(p: Probe, case: Any) -> Observation:
+    """The fresh prompt, then the same request again (the endpoint's cache may now hold it),
+    unstreamed."""
     body = p.body(case.probe)
     code, words = _words_behind_fresh(body)
     first = p.send("fresh prompt", body)
@@ -127,6 +129,7 @@ def _uncached_judged(
     first: Any,
     again: Any,
     evidence: dict[str, Any],
+    found: tuple[str, ...] = (),
 ) -> Observation:
     evidence = {
         "fresh_code": code,
@@ -136,9 +139,9 @@ def _uncached_judged(
         "usage_again": again,
         **evidence,
     }
-    found = _uncached_found(p, first, again, words)
-    if found:
-        return wire.judge(label, found, evidence)
+    problems = [*found, *_uncached_found(p, first, again, words)]
+    if problems:
+        return wire.judge(label, problems, evidence)
     evidence["violations"] = []
     return Observation(Observed.HONORED, _uncached_message(label, first, again, words), evidence)
 
@@ -159,17 +162,25 @@ def _stream_usage_of(ex: Exchange) -> tuple[Any, Any, Any]:
 
 
 def uncached_stream(p: Probe, case: Any) -> Observation:
+    """Both requests streamed, as Claude Code sends every turn; judged on the usage the
+    client ends up with (message_start's, each counter message_delta carries replacing it,
+    as the official SDK accumulates: paseo#4294 shows Claude Code reading message_delta's),
+    with message_start's and message_delta's own in the evidence."""
     body = dict(p.body(case.probe), stream=True)
     code, words = _words_behind_fresh(body)
-    sent = []
-    for label in ("fresh prompt, streamed", "the same request again, streamed"):
+    sent, found = [], []
+    for label in ("the fresh prompt's stream", "the repeated stream"):
         ex = p.send(label, body)
-        bad = failure(ex, "the stream" if not sent else "the repeated stream")
+        bad = failure(ex, label)
         if bad:
             return bad
         if not ex.is_stream:
             return Observation(Observed.VIOLATED, "stream: true answered without SSE")
         sent.append(_stream_usage_of(ex))
+        if sent[-1][0] is None:  # the client has no usage before message_delta, if any
+            found.append(f"{label} has no message_start with usage")
     (start, delta, first), (_, _, again) = sent
     evidence = {"message_start_usage": start, "message_delta_usage": delta}
-    return _uncached_judged(p, "uncached streamed usage", code, words, first, again, evidence)
+    return _uncached_judged(
+        p, "uncached streamed usage", code, words, first, again, evidence, tuple(found)
+    )
