@@ -563,6 +563,36 @@ def test_uncached_usage_is_judged_by_each_of_its_checks(
     assert found == [] if named is None else any(named in f for f in found), found
 
 
+def test_a_stream_without_message_start_is_named_by_the_uncached_stream_row() -> None:
+    """What live llama-server once sent for a one-token stream whose token gave no text:
+    message_delta and message_stop only. The client has no prompt usage at all."""
+    import json
+
+    from conformance.exchange import Exchange
+    from conformance.oracles.uncached import uncached_stream
+    from conformance.probe import Probe
+    from conftest import repo_cases, settings_for_tests
+
+    delta = {"type": "message_delta", "delta": {"stop_reason": "max_tokens"},
+             "usage": {"output_tokens": 1}}  # fmt: skip
+    raw = f"event: message_delta\ndata: {json.dumps(delta)}\n\n".encode()
+    raw += b'event: message_stop\ndata: {"type": "message_stop"}\n\n'
+
+    class Canned(Probe):
+        def send(self, label: str, body: Any, **kwargs: Any) -> Exchange:
+            ex = Exchange("POST", "/v1/messages", {}, body, 200,
+                          {"content-type": "text/event-stream"}, raw)  # fmt: skip
+            self.exchanges.append((label, ex))
+            return ex
+
+    cases, _ = repo_cases()
+    p = Canned("claude_code.usage.uncached_stream", "m", {}, None, settings_for_tests())  # type: ignore[arg-type]
+    obs = uncached_stream(p, cases["claude_code.usage.uncached_stream"])
+    assert obs.observed is Observed.VIOLATED
+    assert "the fresh prompt's stream has no message_start with usage" in obs.message
+    assert "the repeated stream has no message_start with usage" in obs.evidence["violations"]
+
+
 def test_leak_pattern_finds_traces_and_paths_not_prose() -> None:
     from conformance.oracles.usage import LEAKS
 
