@@ -22,7 +22,8 @@ Where each concept lives, in layers; a module imports only from its own layer or
    (one request and its answer, scrubbed before it is cut), ``protocol`` (schemas
    from the pinned SDK, error envelope, stream checks).
 3. one answer and its storage: ``wire`` (the wire verdict on one answer), ``results``
-   (result records, results.json), ``recording`` (cassettes).
+   (result records, results.json), ``recording`` (cassettes: record and replay through
+   vcrpy), ``cassettefile`` (the cassette file format and the request matcher).
 4. requests: ``probe`` (bodies, nonces), ``shapes`` (captured client request
    shapes, sent again).
 5. verdicts: ``oracles`` (a package: one registry, one module per family, protocol checks
@@ -54,8 +55,8 @@ The packages, inside:
 
 Where to look for a concept: case loading ``cases``; declarations ``declarations``; targets
 ``targets``; settings ``settings``; secrets ``secrets``; HTTP client ``client``; SSE ``sse``;
-wire checks ``protocol`` and ``wire``; oracles ``oracles``; recording ``recording``; results
-``results``; report ``report``; capture ``capture``.
+wire checks ``protocol`` and ``wire``; oracles ``oracles``; recording ``recording`` (its file
+format ``cassettefile``); results ``results``; report ``report``; capture ``capture``.
 """
 
 __version__ = "0.1.0"

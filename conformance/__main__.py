@@ -264,7 +264,43 @@ def _add_expectations(sub: Any) -> None:
     p.set_defaults(func=_cmd_expectations)
 
 
-COMMANDS: list[Callable[[Any], None]] = [_add_report, _add_capture, _add_list, _add_expectations]
+def _cmd_cassettes(args: argparse.Namespace) -> int:
+    """Convert every YAML cassette under the folders given to the JSON format, in place."""
+    from conformance import recording, yamlfile
+
+    paths = [
+        p
+        for folder in map(Path, args.dirs)
+        for p in sorted(folder.rglob("*.yaml") if folder.is_dir() else [folder])
+        if not p.name.startswith(("_", "."))
+    ]
+    if not paths:
+        print(f"no YAML cassettes under {', '.join(args.dirs)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for path in paths:
+        try:
+            recording.convert_yaml(path)
+        except (yamlfile.InputError, ValueError, KeyError, TypeError, OSError) as exc:
+            print(f"{path}: not converted: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    print(f"converted {len(paths)} cassettes to {recording.cassettefile.FORMAT}")
+    return EXIT_OK
+
+
+def _add_cassettes(sub: Any) -> None:
+    p = sub.add_parser("cassettes", help="convert YAML cassettes (before 0.2) to the JSON format")
+    p.add_argument("action", choices=["convert"])
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="cassette folders (or files)")
+    p.set_defaults(func=_cmd_cassettes)
+
+
+COMMANDS: list[Callable[[Any], None]] = [
+    _add_report,
+    _add_capture,
+    _add_list,
+    _add_expectations,
+    _add_cassettes,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -59,6 +59,7 @@ def list_targets(cases_dir: Path, cassette_dir: Path | None = None) -> list[dict
     the variable holding its key, and whether it can be replayed (it has cassettes in
     ``cassette_dir``, default ``cassettes/`` beside ``cases_dir``: replay is the default mode,
     and a target without any is refused in it)."""
+    from conformance import recording
     from conformance.targets import load_target
 
     cassettes = Path(cassette_dir) if cassette_dir else Path(cases_dir).parent / "cassettes"
@@ -74,7 +75,7 @@ def list_targets(cases_dir: Path, cassette_dir: Path | None = None) -> list[dict
                 "model": t.model,
                 "profile": t.profile,
                 "api_key_env": t.api_key_env,
-                "replayable": where.is_dir() and next(where.glob("*.yaml"), None) is not None,
+                "replayable": recording.has_recordings(where),
             }
         )
     return out

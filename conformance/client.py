@@ -13,7 +13,9 @@ in the headers or the body, is cut on time. ``max_body_bytes`` bounds what is ke
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import ssl
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +39,13 @@ STALE = "Server disconnected without sending a response"
 # The same loss when the server closed the kept-alive connection with a reset instead (uvicorn
 # after a 500 from an exception handler that itself failed: claude-code-proxy).
 RESET = "Connection reset by peer"
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """httpx's default TLS context (certifi's roots, ``SSL_CERT_FILE`` honoured), made once a
+    process: loading the roots costs 45 ms, and every target's client would load them again."""
+    return httpx.create_ssl_context()
 
 
 class Client:
@@ -63,7 +72,9 @@ class Client:
         # What is kept of answers is scrubbed of these (see conformance.secrets).
         self.secrets = [s for s in [api_key, *url_secrets(self.base_url)] if s]
         timeout = httpx.Timeout(self.limits.read_timeout, connect=self.limits.connect_timeout)
-        self._http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
+        self._http = httpx.Client(
+            timeout=timeout, transport=transport, follow_redirects=False, verify=_tls()
+        )
         bound_by_deadline(self._http, self.limits.max_body_bytes)
         # Time budgets (time.monotonic()): the runner sets the row's, the session the run's.
         # A request that would start past one is not sent; one on the wire is cut at it.

@@ -11,6 +11,8 @@ form; the verdicts were reached on the answer as received.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 # C0 (but tab and newline), DEL, C1, and the Unicode controls that reorder or break lines.
@@ -32,16 +34,38 @@ def escape_controls(text: str, *, one_line: bool = False) -> str:
     return text.translate(_ONE_LINE if one_line else _TABLE)
 
 
+# What a control character can look like in json.dumps(..., ensure_ascii=False) output: C0
+# as \uXXXX or \b \f \r (tab and newline, \t \n, are kept), the rest raw. A literal
+# backslash before b, f, r or u00 matches too: that only costs the slow, exact walk.
+_CONTROL_IN_JSON = re.compile(
+    r"\\u00[01][0-9a-fA-F]|\\[bfr]|[" + "".join(f"\\u{c:04x}" for c in _CONTROLS if c >= 0x7F) + "]"
+)
+
+
 def escape_tree(value: Any) -> Any:
     """``value`` with :func:`escape_controls` applied to every string it holds (keys of
-    mappings included): what results and reports keep of an endpoint's answers."""
+    mappings included): what results and reports keep of an endpoint's answers.
+
+    Nearly every tree holds no control character at all; one C-encoded ``json.dumps`` and a
+    regex search say so, and the tree comes back as a copy made the same fast way, instead
+    of a walk in Python over every string (a tenth of replay's time)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=True)
+    except (TypeError, ValueError, RecursionError):
+        return _escape_walk(value)
+    if _CONTROL_IN_JSON.search(text):
+        return _escape_walk(value)
+    return json.loads(text) if isinstance(value, dict | list | tuple) else value
+
+
+def _escape_walk(value: Any) -> Any:
     if isinstance(value, str):
         return escape_controls(value)
     if isinstance(value, dict):
         return {
-            (escape_controls(k) if isinstance(k, str) else k): escape_tree(v)
+            (escape_controls(k) if isinstance(k, str) else k): _escape_walk(v)
             for k, v in value.items()
         }
     if isinstance(value, (list, tuple)):
-        return [escape_tree(v) for v in value]
+        return [_escape_walk(v) for v in value]
     return value

@@ -7,6 +7,7 @@ characters). Both are pure functions of their seed, so recorded runs replay byte
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -70,6 +71,7 @@ WORDS = [
 FILLER_WORDS = tuple(dict.fromkeys(WORDS))  # without the repeats
 
 
+@functools.lru_cache(maxsize=256)
 def filler(case_id: str, words: int) -> str:
     digest = hashlib.sha256(case_id.encode()).digest()
     out = []
@@ -78,6 +80,7 @@ def filler(case_id: str, words: int) -> str:
     return " ".join(out) + "."
 
 
+@functools.lru_cache(maxsize=256)
 def neutral_filler(length: int, seed: str = "") -> str:
     """Plain words (from :data:`WORDS`), exactly ``length`` characters.
 

@@ -119,11 +119,34 @@ def _validator(name: str, ref: str | None = None) -> Draft202012Validator:
 def schema_errors(
     name: str, instance: Any, *, where: str = "", ref: str | None = None
 ) -> list[str]:
-    """Validate against the overlaid schema ``name``; readable messages prefixed by ``where``."""
+    """Validate against the overlaid schema ``name``; readable messages prefixed by ``where``.
+
+    Memoized by the instance's exact JSON text (key order included): a stream repeats the
+    same small events (``message_stop``, ``content_block_stop``, ``ping``) in every answer,
+    and validation, not reading, was the largest part of a replay."""
+    try:
+        text = json.dumps(instance, ensure_ascii=False, allow_nan=True)
+    except (TypeError, ValueError, RecursionError):
+        found = _schema_messages(name, ref, instance)
+    else:
+        found = _SCHEMA_MEMO.get((name, ref, text))
+        if found is None:
+            found = _schema_messages(name, ref, instance)
+            if len(_SCHEMA_MEMO) >= SCHEMA_MEMO_SIZE:
+                _SCHEMA_MEMO.clear()
+            _SCHEMA_MEMO[(name, ref, text)] = found
+    return [f"{where}: {m}" if where else m for m in found]
+
+
+SCHEMA_MEMO_SIZE = 4096  # entries; past it the memo starts afresh (bounded memory)
+_SCHEMA_MEMO: dict[tuple[str, str | None, str], tuple[str, ...]] = {}
+
+
+def _schema_messages(name: str, ref: str | None, instance: Any) -> tuple[str, ...]:
     validator = _validator(name, ref)
     defs = validator.schema["$defs"]
     errors = sorted(validator.iter_errors(instance), key=lambda e: _path(e.absolute_path))
-    return [f"{where}: {m}" if where else m for e in errors for m in _explain(e, defs)]
+    return tuple(m for e in errors for m in _explain(e, defs))
 
 
 def _explain(

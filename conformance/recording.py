@@ -1,17 +1,17 @@
 """Cassettes: record real endpoints once, replay them offline byte-for-byte.
 
-One cassette per (target, case) at ``cassettes/<target>/<case-id>.yaml``, named from the case
-id (stable across pytest versions). Requests match on method, path, query, the JSON body and
-the few headers the cases vary (auth, anthropic-version, anthropic-beta) — never on host,
-port or user-agent noise, so a recording made on one port replays on any. Secrets are
-scrubbed before anything is written; a re-recorded cassette replaces the old one atomically.
+One cassette per (target, case) at ``cassettes/<target>/<case-id>.json`` (the file format and
+the matcher: :mod:`conformance.cassettefile`), named from the case id (stable across pytest
+versions). Requests match on method, path, query, the JSON body and the few headers the cases
+vary (auth, anthropic-version, anthropic-beta) — never on host, port or user-agent noise, so
+a recording made on one port replays on any. Secrets are scrubbed before anything is
+written; a re-recorded cassette replaces the old one atomically.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import re
 import sys
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from conformance import yamlfile
+from conformance import cassettefile, yamlfile
 from conformance.secrets import (
     CREDENTIAL_HEADERS,
     scrub_body,
@@ -54,12 +54,12 @@ class CassetteBroken(Exception):
 
 
 def cassette_path(cassette_dir: Path, target: str, case_id: str) -> Path:
-    return cassette_dir / target / f"{case_id}.yaml"
+    return cassette_dir / target / f"{case_id}{cassettefile.SUFFIX}"
 
 
 def shown_path(path: Path) -> str:
     """A cassette's path as a message shows it: relative to the working directory when it lies
-    under it (``cassettes/x/y.yaml``), so results and expectations hold no machine's paths."""
+    under it (``cassettes/x/y.json``), so results and expectations hold no machine's paths."""
     try:
         return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
     except (ValueError, OSError):
@@ -112,36 +112,12 @@ def _response_scrubber(secrets: list[str]) -> Any:
     return scrub
 
 
-def _json_body(request: Any) -> Any:
-    raw = request.body or b""
-    return _parse_body(raw.encode() if isinstance(raw, str) else raw)
+def _scrubbed(name: str, value: str | None) -> str | None:
+    return scrub_header_value(name, value) if value and name in CREDENTIAL_HEADERS else value
 
 
-@functools.lru_cache(maxsize=64)
-def _parse_body(raw: bytes) -> Any:
-    """The JSON of a request body (only compared, never changed): vcrpy matches each request
-    against every recorded one, so the same few bodies would be parsed over and over."""
-    try:
-        return json.loads(raw) if raw else None
-    except ValueError:
-        return raw
-
-
-# vcrpy matchers say "no match" by raising AssertionError. Raised explicitly, not with
-# `assert`: pytest rewrites this package's asserts and would build a diff of both bodies for
-# every recorded request that does not match (and `python -O` would drop the check).
-def _match_body(r1: Any, r2: Any) -> None:
-    if _json_body(r1) != _json_body(r2):
-        raise AssertionError("request bodies differ")
-
-
-def _match_headers(r1: Any, r2: Any) -> None:
-    for name in MATCHED_HEADERS:
-        v1, v2 = r1.headers.get(name), r2.headers.get(name)
-        v1 = scrub_header_value(name, v1) if v1 and name in CREDENTIAL_HEADERS else v1
-        v2 = scrub_header_value(name, v2) if v2 and name in CREDENTIAL_HEADERS else v2
-        if v1 != v2:
-            raise AssertionError(f"header {name} differs: {v1!r} != {v2!r}")
+def _match_probe(r1: Any, r2: Any) -> None:
+    cassettefile.match_probe(r1, r2, MATCHED_HEADERS, _scrubbed)
 
 
 # The suite's client is httpx; vcrpy would otherwise build and apply patchers for eight other
@@ -157,16 +133,46 @@ def _vcr(secrets: list[str], record_mode: str) -> Any:
     v = vcr.VCR(
         record_mode=record_mode,
         skip_patchers=SKIP_PATCHERS,
-        match_on=["method", "path", "query", "conformance_body", "conformance_headers"],
-        # Replay records nothing, and the matchers compare credential headers scrubbed: the
-        # filters (each a deep copy of every request vcrpy looks at) only serve recording.
-        before_record_request=_scrub_request if record_mode != "none" else None,
-        before_record_response=_response_scrubber(secrets) if record_mode != "none" else None,
+        serializer="conformance",
+        match_on=["conformance_probe"],
+        before_record_request=_scrub_request,
+        before_record_response=_response_scrubber(secrets),
         decode_compressed_response=True,
     )
-    v.register_matcher("conformance_body", _match_body)
-    v.register_matcher("conformance_headers", _match_headers)
+    v.register_serializer("conformance", cassettefile)
+    v.register_persister(cassettefile.Persister)
+    v.register_matcher("conformance_probe", _match_probe)
     return v
+
+
+# httpx transports of other packages that vcrpy patches when they are installed; it tries to
+# import each on every cassette, and an absent module is searched for on all of sys.path
+# each time (a third of opening a cassette).
+OPTIONAL_HTTPX_TRANSPORTS = ("httpx_curl_cffi", "pyreqwest")
+
+
+@functools.cache
+def _note_absent_transports() -> None:
+    """Record each absent optional transport in ``sys.modules`` as None, Python's own mark
+    for "cannot be imported", so vcrpy's attempt fails at once; one installed is untouched."""
+    import importlib.util
+
+    for name in OPTIONAL_HTTPX_TRANSPORTS:
+        if name not in sys.modules and importlib.util.find_spec(name) is None:
+            sys.modules[name] = None  # type: ignore[assignment]
+
+
+def _replayer(path: Path) -> Any:
+    """vcrpy's cassette for replay, without the record-time filters: replay records nothing,
+    and vcrpy wraps the filters in a deep copy of the request at every lookup (and of each
+    recorded response as it loads), which cost more than the replay itself."""
+    from vcr.cassette import Cassette
+
+    _note_absent_transports()
+    config = _vcr([], "none").get_merged_config(path=str(path))
+    config["before_record_request"] = None
+    config["before_record_response"] = None
+    return Cassette.use(**config)
 
 
 @contextlib.contextmanager
@@ -177,9 +183,8 @@ def cassette(mode: str, path: Path, secrets: list[str]) -> Iterator[None]:
         return
     if mode == "replay":
         if not path.exists():
-            raise CassetteMissing(f"no cassette at {shown_path(path)}")
-        _check_bounded(path)
-        manager = _vcr(secrets, "none").use_cassette(str(path))
+            raise CassetteMissing(_missing(path))
+        manager = _replayer(path)
         try:
             manager.__enter__()
         except Exception as exc:  # vcrpy loads (and parses) the file here
@@ -208,25 +213,15 @@ def cassette(mode: str, path: Path, secrets: list[str]) -> Iterator[None]:
     raise ValueError(f"unknown mode {mode!r}")
 
 
-_ANCHOR_OR_TAG = re.compile(r"[&*][\w-]|!!python|tag:yaml.org,2002:python")
-
-
-def _check_bounded(path: Path) -> None:
-    """A cassette is input like any other: over :data:`~conformance.yamlfile.MAX_FILE_BYTES`,
-    an alias bomb, nested too deep or carrying a ``!!python`` tag, it is refused (the row is
-    an error naming the file) before vcrpy expands or builds anything of it."""
-    try:
-        size = path.stat().st_size
-        if size > yamlfile.MAX_FILE_BYTES:
-            raise yamlfile.InputError(f"over {yamlfile.MAX_FILE_BYTES // 2**20} MB ({size} bytes)")
-        text = path.read_text(encoding="utf-8", errors="replace")
-        if _ANCHOR_OR_TAG.search(text):  # else nothing to expand (deep nesting: vcrpy's error)
-            yamlfile.check_text(text)
-    except (yamlfile.InputError, OSError) as exc:
-        line = f"line {exc}" if str(exc)[:1].isdigit() else str(exc)
-        raise CassetteBroken(f"cassette {shown_path(path)} is not readable: {line}") from None
-    except Exception:  # a YAML syntax error: vcrpy's own load reports it
-        return
+def _missing(path: Path) -> str:
+    old = path.with_suffix(".yaml")
+    if old.exists():  # recorded before the JSON format (anthropic-conformance 0.1, YAML)
+        return (
+            f"no cassette at {shown_path(path)}, only one in the old YAML format at "
+            f"{shown_path(old)}; convert it with: python -m conformance cassettes convert "
+            f"{shown_path(path.parent)}"
+        )
+    return f"no cassette at {shown_path(path)}"
 
 
 def _brief(exc: BaseException) -> str:
@@ -252,19 +247,15 @@ def recorded_code(path: Path, pattern: re.Pattern[str]) -> str | None:
     (None if there is none, or no readable cassette): how replay gets back a code that was
     random when the row was recorded (``{{FRESH}}``, see :mod:`conformance.probe`). Only
     requests are read, so an answer that quotes a code cannot supply one."""
-    import yaml
-
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return None
-    interactions = doc.get("interactions") if isinstance(doc, dict) else None
-    for interaction in interactions if isinstance(interactions, list) else []:
-        request = interaction.get("request") if isinstance(interaction, dict) else None
-        body = request.get("body") if isinstance(request, dict) else None
-        if isinstance(body, bytes):
-            body = body.decode("utf-8", "replace")
-        found = pattern.search(body) if isinstance(body, str) else None
+        if path.stat().st_size > cassettefile.Persister.max_bytes:
+            return None
+        doc = cassettefile.load_document(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, cassettefile.CassetteFormatError):
+        return None  # the replay itself reports the cassette as missing or broken
+    for body in doc["bodies"]:
+        text = body if isinstance(body, str) else ""  # a base64 body holds no text code
+        found = pattern.search(text)
         if found:
             return found.group(0)
     return None
@@ -289,7 +280,7 @@ def write_provenance(cassette_dir: Path, target: str, info: dict[str, Any]) -> P
     dates = old.get("cases") if isinstance(old, dict) else None
     dates = dict(dates) if isinstance(dates, dict) else {}
     dates.update(dict.fromkeys(info.pop("cases", []), info.get("recorded")))
-    present = {p.stem for p in (cassette_dir / target).glob("*.yaml") if not p.name.startswith("_")}
+    present = {p.stem for p in cassette_files(cassette_dir / target)}
     info["cases"] = {cid: dates[cid] for cid in sorted(dates) if cid in present}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".provenance-", suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
@@ -304,16 +295,54 @@ VERSION_HEADERS = ("server", "x-litellm-version", "x-vllm-version", "openai-vers
 
 def served_by(target_dir: Path) -> dict[str, list[str]]:
     """The version headers seen across a target's cassettes, e.g. {"server": ["llama.cpp"]}."""
-    import yaml
-
     seen: dict[str, set[str]] = {}
-    for path in sorted(target_dir.glob("*.yaml")):
-        if path.name.startswith("_"):
-            continue
-        doc = yaml.safe_load(path.read_text()) or {}
-        for interaction in doc.get("interactions", []):
+    for path in cassette_files(target_dir):
+        doc = cassettefile.load_document(path.read_text(encoding="utf-8"))
+        for interaction in doc["interactions"]:
             headers = (interaction.get("response") or {}).get("headers") or {}
             for name, values in headers.items():
                 if name.lower() in VERSION_HEADERS:
                     seen.setdefault(name.lower(), set()).update(map(str, values))
     return {name: sorted(values) for name, values in sorted(seen.items())}
+
+
+_ANCHOR_OR_TAG = re.compile(r"[&*][\w-]|!!python|tag:yaml.org,2002:python")
+
+
+def has_recordings(target_dir: Path) -> bool:
+    """True when a target's folder holds a cassette or the provenance of a recording (a
+    recording interrupted before its first row still leaves one: replay then names the
+    missing cassette of each row rather than refusing the target)."""
+    return (target_dir / "_provenance.yaml").is_file() or bool(cassette_files(target_dir))
+
+
+def cassette_files(target_dir: Path) -> list[Path]:
+    """A target's cassettes, sorted (``_provenance.yaml`` and scratch files are not)."""
+    return sorted(
+        p for p in target_dir.glob(f"*{cassettefile.SUFFIX}") if not p.name.startswith(("_", "."))
+    )
+
+
+def convert_yaml(path: Path) -> Path:
+    """Rewrite one vcrpy YAML cassette (this suite's format before 0.2) as :mod:`cassettefile`
+    JSON beside it, and remove the YAML: the same interactions, read and written by vcrpy's
+    own serializers, so nothing a verdict reads changes (tests/test_cassettefile.py replays
+    both forms and compares every row)."""
+    from vcr.serialize import deserialize, serialize
+    from vcr.serializers import yamlserializer
+
+    if path.stat().st_size > yamlfile.MAX_FILE_BYTES:
+        raise yamlfile.InputError(f"{shown_path(path)}: over {yamlfile.MAX_FILE_BYTES} bytes")
+    text = path.read_text(encoding="utf-8")
+    if _ANCHOR_OR_TAG.search(text):  # an alias bomb or a !!python tag is refused, not built
+        yamlfile.check_text(text)
+    requests, responses, *metadata = deserialize(text, yamlserializer)
+    doc = {"requests": requests, "responses": responses}
+    if metadata and metadata[0]:
+        doc["metadata"] = metadata[0]
+    target = path.with_suffix(cassettefile.SUFFIX)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_bytes(serialize(doc, cassettefile).encode("utf-8"))
+    os.replace(tmp, target)
+    path.unlink()
+    return target

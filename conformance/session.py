@@ -26,7 +26,7 @@ class Session:
     """Everything one process of a run loaded and gathered."""
 
     def __init__(self, config: pytest.Config) -> None:
-        from conformance import cases, catalog, expectations, oracles, runner, targets
+        from conformance import cases, catalog, expectations, oracles, runner, sdk, targets
         from conformance.results import RunInfo, now_iso
         from conformance.yamlfile import InputError
 
@@ -64,6 +64,8 @@ class Session:
             }
             if self.mode == "replay":
                 check_replayable(self.targets, self.cassette_dir)
+            # the official client's verdicts are memoized for replayed bytes only (sdk.py)
+            sdk.use_memo(sdk.default_memo_dir() if self.mode == "replay" else None)
             self.settings = runner.load_settings(self.cases_dir / "settings.yaml")
             ids = [c.id for c in self.cases]
             self.expectations = expectations.load_dir(
@@ -192,8 +194,9 @@ def load_previous(path: Path) -> dict[str, Any]:
 
 
 def has_cassettes(cassette_dir: Path, target: str) -> bool:
-    where = cassette_dir / target
-    return where.is_dir() and next(where.glob("*.yaml"), None) is not None
+    from conformance import recording
+
+    return recording.has_recordings(cassette_dir / target)
 
 
 def check_replayable(targets: list[Any], cassette_dir: Path) -> None:

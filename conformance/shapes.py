@@ -300,7 +300,17 @@ class ShapeRequest:
         return self.path + ("?" + urllib.parse.urlencode(self.query) if self.query else "")
 
     def copy(self) -> ShapeRequest:
-        return copy.deepcopy(self)
+        """A copy to change: the body (parsed JSON, up to 140 KB for Claude Code) copied
+        through the C JSON codec, several times faster than ``copy.deepcopy``."""
+        return ShapeRequest(
+            self.method,
+            self.path,
+            list(self.query),
+            self.auth,
+            dict(self.headers),
+            json.loads(json.dumps(self.body)),
+            list(self.changes),
+        )
 
 
 def shape_to_request(

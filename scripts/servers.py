@@ -4,15 +4,22 @@
     python scripts/servers.py start llamacpp [--port 8088]
     python scripts/servers.py start llamacpp-tools [--port 8089]
     python scripts/servers.py start litellm [--port 4000] [--upstream http://127.0.0.1:8088]
+    python scripts/servers.py start litellm-1-110 [--port 4001] [--upstream ...]
     python scripts/servers.py start claude-code-router [--port 3456] [--upstream ...]
     python scripts/servers.py start claude-code-proxy [--port 8082] [--upstream ...]
     python scripts/servers.py stop [NAME|all]
     python scripts/servers.py status
+    python scripts/servers.py installed NAME     # exit 1 if an optional server is missing
 
 Stdlib only: the tools live in their own venv (scripts/install_servers.sh), found by the
 same rule: ${CONFORMANCE_TOOLS:-~/.cache/anthropic-conformance}. Everything binds to
 127.0.0.1; the API keys are fake and local (env LLAMACPP_API_KEY, LITELLM_MASTER_KEY,
-CCR_API_KEY). Logs, pidfiles and the translators' configs go to $CONFORMANCE_TOOLS/run/.
+LITELLM_110_MASTER_KEY, CCR_API_KEY). Logs, pidfiles and the translators' configs go to
+$CONFORMANCE_TOOLS/run/.
+
+`litellm-1-110` is the registry's newest LiteLLM proxy beside the pinned one: same upstream,
+model and settings, its own venv. install_servers.sh tries it on every run and carries on
+when the registry lacks one of its dependencies; `status` then says "not installed".
 
 A server that exits or crashes while starting (or on its first request) stops the wait at
 once: the exit status or signal and the last lines of its log are printed and the command
@@ -36,12 +43,17 @@ from pathlib import Path
 
 TOOLS = Path(os.environ.get("CONFORMANCE_TOOLS") or Path.home() / ".cache/anthropic-conformance")
 VENV = TOOLS / "venv"
+LITELLM_NEWEST = TOOLS / "litellm-1-110-venv" / "bin" / "litellm"
 CCPROXY_VENV = TOOLS / "ccproxy-venv"
 CCR_PREFIX = TOOLS / "ccr"
 RUN = TOOLS / "run"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LLAMACPP_KEY = os.environ.get("LLAMACPP_API_KEY") or "sk-local-llamacpp"
 LITELLM_KEY = os.environ.get("LITELLM_MASTER_KEY") or "sk-local-litellm"
+# No run of 6 of its characters is in a header name LiteLLM sends (x-litellm-*, llm_provider-*):
+# the scrubber redacts any run of 8 of a key's characters, header names included
+# (tests/test_setup.py checks every local key against its gateway's header names).
+LITELLM_110_KEY = os.environ.get("LITELLM_110_MASTER_KEY") or "sk-local-lt110"
 CCR_KEY = os.environ.get("CCR_API_KEY") or "sk-local-ccr"
 MODEL = "smollm2"  # the name every local server and translator serves SmolLM2 under
 # The translators sit in front of the tool-capable llama-server, so that their tool rows
@@ -61,6 +73,14 @@ class Server:
     timeout: float
     command: Callable[[int, str], tuple[list[str], dict[str, str]]]
     smoke: Callable[[str], None] | None = None  # one tiny real request once ready
+    # For an optional server (a newest version, which the registry may not serve): the file
+    # whose presence means it is installed. `status` reports a missing one "not installed",
+    # not "stopped". The pinned servers have none: `start` names the install command for them.
+    optional_install: Path | None = None
+
+    def installed(self) -> bool:
+        """False only for an optional server whose software is missing."""
+        return self.optional_install is None or self.optional_install.exists()
 
 
 def fail(msg: str) -> None:
@@ -195,7 +215,7 @@ def llamacpp_smoke(base: str) -> None:
         raise StartError(f"its first completion failed: {exc}") from None
 
 
-def litellm_config(upstream: str) -> Path:
+def litellm_config(upstream: str, name: str = "litellm", master_key: str = LITELLM_KEY) -> Path:
     # JSON strings are valid YAML scalars, so json.dumps quotes safely without a YAML library.
     q = json.dumps
     text = f"""\
@@ -211,9 +231,9 @@ litellm_settings:
   # API (/v1/responses: max_output_tokens raised to >= 16, stop_sequences dropped).
   use_chat_completions_url_for_anthropic_messages: true
 general_settings:
-  master_key: {q(LITELLM_KEY)}
+  master_key: {q(master_key)}
 """
-    path = RUN / "litellm.yaml"
+    path = RUN / f"{name}.yaml"
     path.write_text(text)
     return path
 
@@ -232,6 +252,18 @@ def litellm_command(port: int, upstream: str) -> tuple[list[str], dict[str, str]
     cfg = litellm_config(upstream)
     cmd = [str(tool(VENV / "bin" / "litellm")), "--config", str(cfg), "--host", "127.0.0.1"]
     return [*cmd, "--port", str(port)], litellm_env()
+
+
+def litellm_newest_command(port: int, upstream: str) -> tuple[list[str], dict[str, str]]:
+    # The pinned proxy's config and environment, only the venv, key and file names differ.
+    if not LITELLM_NEWEST.exists():
+        raise StartError(
+            f"{LITELLM_NEWEST} not found: LiteLLM 1.110 is not installed; scripts/"
+            "install_servers.sh --litellm tries it and names the dependency the registry lacks"
+        )
+    cfg = litellm_config(upstream, "litellm-1-110", LITELLM_110_KEY)
+    cmd = [str(LITELLM_NEWEST), "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port)]
+    return cmd, litellm_env()
 
 
 def ccr_command(port: int, upstream: str) -> tuple[list[str], dict[str, str]]:
@@ -286,11 +318,19 @@ SERVERS = {
         Server("llamacpp", 8088, "/health", 120.0, llamacpp_command, llamacpp_smoke),
         Server("llamacpp-tools", 8089, "/health", 120.0, llamacpp_tools_command, llamacpp_smoke),
         Server("litellm", 4000, "/health/liveliness", 180.0, litellm_command),
+        Server(
+            "litellm-1-110",
+            4001,
+            "/health/liveliness",
+            180.0,
+            litellm_newest_command,
+            optional_install=LITELLM_NEWEST,
+        ),
         Server("claude-code-router", 3456, "/health", 90.0, ccr_command),
         Server("claude-code-proxy", 8082, "/", 90.0, ccproxy_command),
     )
 }
-UPSTREAM_OF = {"litellm", "claude-code-router", "claude-code-proxy"}
+UPSTREAM_OF = {"litellm", "litellm-1-110", "claude-code-router", "claude-code-proxy"}
 
 
 def wait_ready(server: Server, proc: subprocess.Popen[bytes], base: str) -> float:
@@ -397,6 +437,9 @@ def status() -> int:
     code = 0
     for name, server in SERVERS.items():
         running = read_pidfile(name)
+        if not running and not server.installed():
+            print(f"{name:18} not installed (scripts/install_servers.sh says why)")
+            continue
         if not running:
             print(f"{name:18} stopped")
             code = 3
@@ -419,10 +462,16 @@ def main(argv: list[str] | None = None) -> int:
                               f"(default {DEFAULT_UPSTREAM}, llamacpp-tools)")  # fmt: skip
     p_stop = sub.add_parser("stop", help="stop a server started by this script")
     p_stop.add_argument("name", nargs="?", default="all", choices=(*SERVERS, "all"))
-    sub.add_parser("status", help="show what runs (exit 3 if something is stopped)")
+    sub.add_parser("status", help="show what runs (exit 3 if something installed is stopped)")
+    p_inst = sub.add_parser(
+        "installed", help="exit 1 if an optional server's software (a newest version) is missing"
+    )
+    p_inst.add_argument("name", choices=list(SERVERS))
     args = parser.parse_args(argv)
     if args.cmd == "start":
         start(args.name, args.port or SERVERS[args.name].port, args.upstream)
+    elif args.cmd == "installed":
+        return 0 if SERVERS[args.name].installed() else 1
     elif args.cmd == "stop":
         for name in reversed(list(SERVERS)) if args.name == "all" else (args.name,):
             stop(name)

@@ -27,6 +27,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,9 @@ TEST_SETTINGS: dict[str, Any] = {
 
 
 FAKE_KEY: str = fakeserver.FAKE_KEY
+# Replays memoize the official SDK's verdicts (conformance/sdk.py); the suite's own tests,
+# and the runs they start, keep theirs in a folder of their own, not in ~/.cache.
+os.environ.setdefault("ANTHROPIC_CONFORMANCE_CACHE", tempfile.mkdtemp(prefix="conformance-tests-"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -40,6 +40,17 @@ MODEL = "fake-model-1"
 IMAGE_TOKENS = 64
 MIN_CACHEABLE = 1024
 CONTEXT_TOKENS = 16000  # past it: "prompt is too long" (Claude Code shapes 8.4k-13.4k, probe ~20k)
+MAX_OUTPUT = 128000  # the model's output limit: Claude Code asks for exactly this much
+SMALL_MAX_OUTPUT = 8192  # the limit of "small_output_limit" (a local model's window)
+# Top-level body fields the Messages API defines; any other is "Extra inputs are not permitted".
+KNOWN_FIELDS = frozenset(
+    {
+        "model", "messages", "max_tokens", "system", "stream", "stop_sequences", "temperature",
+        "top_k", "top_p", "tools", "tool_choice", "metadata", "thinking", "service_tier",
+        "container", "mcp_servers", "context_management", "output_config", "cache_control",
+        "inference_geo",
+    }
+)  # fmt: skip
 KNOWN_VERSIONS = frozenset({"2023-01-01", "2023-06-01", "2026-10-21"})
 KNOWN_BETAS = frozenset(
     {
@@ -153,6 +164,18 @@ DEVIATIONS = FAULTS | frozenset(
         "truncate_context",  # a prompt past the context is cut silently and answered
         "sse_done_sentinel",  # data: [DONE] after message_stop (OpenAI style)
         "slow",  # every /v1/messages answer waits slow_seconds (past a small read timeout)
+        "ignore_output_format",  # output_config.format accepted, the text is not constrained
+        "ignore_strict",  # tools[].strict accepted, the input follows the prompt, not the schema
+        "reject_eager_input_streaming",  # tools[].eager_input_streaming: 400 extra inputs
+        "reject_defer_loading",  # tools[].defer_loading: 400 extra inputs (Bedrock, #82549)
+        "load_deferred_tools",  # defer_loading accepted, the tool is put in the prompt anyway
+        "ignore_unknown_betas",  # an unknown anthropic-beta value is passed over
+        "ignore_unknown_fields",  # an unknown top-level body field is passed over
+        "context_window_stop",  # a prompt past the context: cut, 200 model_context_window_exceeded
+        "clamp_max_tokens",  # max_tokens above the model's limit is served (clamped), not refused
+        "small_output_limit",  # max_tokens above 8192 is a 400 (Claude Code asks for 128000)
+        "ignore_top_level_cache_control",  # top-level cache_control: no automatic breakpoint
+        "rare_stop_reasons",  # a prompt naming "refusal" or "pause_turn" in [[...]] stops so
     }
 )
 
@@ -381,6 +404,7 @@ class FakeAnthropic:
             raise bad_request("request body must be a JSON object")
         counting = route == "/v1/messages/count_tokens"
         validate_body(body, counting=counting, model=self.model)
+        self.check_surface(body, counting)
         self.check_images(body)
         if counting:
             return json_reply(200, {"input_tokens": sum(s.tokens for s in self.render(body))})
@@ -413,11 +437,33 @@ class FakeAnthropic:
     def check_betas(self, headers: dict[str, str]) -> None:
         names = [b.strip() for b in headers.get("anthropic-beta", "").split(",") if b.strip()]
         unknown = [b for b in names if b not in KNOWN_BETAS]
-        if unknown:
+        if unknown and "ignore_unknown_betas" not in self.deviations:
             raise bad_request(
                 f"Unexpected value(s) `{', '.join(unknown)}` for the `anthropic-beta` header. "
                 "Please consult our documentation at docs.anthropic.com or try again without "
                 "the header."
+            )
+
+    def check_surface(self, body: dict[str, Any], counting: bool) -> None:
+        """Unknown fields, the output limit and the newer tool flags, as Anthropic checks them
+        (or not, under a deviation)."""
+        unknown = sorted(set(body) - KNOWN_FIELDS)
+        if unknown and "ignore_unknown_fields" not in self.deviations:
+            raise bad_request(f"{unknown[0]}: Extra inputs are not permitted")
+        for i, tool in enumerate(body.get("tools") or []):
+            for flag, deviation in (
+                ("eager_input_streaming", "reject_eager_input_streaming"),
+                ("defer_loading", "reject_defer_loading"),
+            ):
+                if flag in tool and deviation in self.deviations:
+                    raise bad_request(f"tools.{i}.{flag}: Extra inputs are not permitted")
+        if counting or "clamp_max_tokens" in self.deviations:
+            return
+        limit = SMALL_MAX_OUTPUT if "small_output_limit" in self.deviations else MAX_OUTPUT
+        if body["max_tokens"] > limit:
+            raise bad_request(
+                f"max_tokens: {body['max_tokens']} > {limit}, which is the maximum allowed "
+                f"number of output tokens for {body['model']}"
             )
 
     def check_images(self, body: dict[str, Any]) -> None:
@@ -435,7 +481,7 @@ class FakeAnthropic:
         if "context_management" in body and "reject_context_management" in self.deviations:
             raise bad_request("context_management: Extra inputs are not permitted")
         size = sum(s.tokens for s in self.render(body))
-        if size <= CONTEXT_TOKENS or "truncate_context" in self.deviations:
+        if size <= CONTEXT_TOKENS or self.deviations & {"truncate_context", "context_window_stop"}:
             return
         if "context_500" in self.deviations:
             raise ApiError(
@@ -451,7 +497,7 @@ class FakeAnthropic:
     def render(self, body: dict[str, Any]) -> list[Segment]:
         """Everything the model sees, in Anthropic's cache order: tools, system, messages."""
         tools = [] if "drop_tools" in self.deviations else body.get("tools") or []
-        out = [self.render_tool(t) for t in tools]
+        out = [self.render_tool(t) for t in tools if self.loaded(t)]
         if "drop_system" not in self.deviations:
             out.extend(render_system(body.get("system")))
         for msg in body.get("messages") or []:
@@ -463,6 +509,10 @@ class FakeAnthropic:
             for block in content:
                 out.extend(self.render_block(block))
         return out
+
+    def loaded(self, tool: dict[str, Any]) -> bool:
+        """A deferred tool stays out of the prompt (until a tool search would find it)."""
+        return not tool.get("defer_loading") or "load_deferred_tools" in self.deviations
 
     def render_tool(self, tool: dict[str, Any]) -> Segment:
         parts = [f"tool {tool.get('name', '')}"]
@@ -532,6 +582,7 @@ class FakeAnthropic:
         )
         if "none_call_as_text" in self.deviations:
             text = self.call_as_text(body, user_text) or text
+        text = self.formatted(body) or text
         text, stop_reason, stop_sequence = self.apply_stop_sequences(body, text)
         if text:
             room = budget - used
@@ -569,7 +620,7 @@ class FakeAnthropic:
             usage.update(input_tokens=0, cache_creation_input_tokens=0)
         if "cache_read_left_out" in self.deviations:
             del usage["cache_read_input_tokens"]
-        return {
+        message = {
             "id": "" if "empty_message_id" in self.deviations else f"msg_fake{number:06d}",
             "type": "message",
             "role": "assistant",
@@ -579,6 +630,37 @@ class FakeAnthropic:
             "stop_sequence": stop_sequence,
             "usage": usage,
         }
+        return self.rare_stop(message, segments, user_text)
+
+    def formatted(self, body: dict[str, Any]) -> str | None:
+        """output_config.format: the text is an instance of the schema (constrained decoding)."""
+        fmt = (body.get("output_config") or {}).get("format") or {}
+        if fmt.get("type") != "json_schema" or "ignore_output_format" in self.deviations:
+            return None
+        return json.dumps(schema_value(fmt.get("schema") or {}, "Paris"))
+
+    def rare_stop(
+        self, message: dict[str, Any], segments: list[Segment], user_text: str
+    ) -> dict[str, Any]:
+        """The stop reasons a probe cannot provoke by itself: a prompt past the context under
+        "context_window_stop" (cut to the window), or a "[[refusal]]" / "[[pause_turn]]"
+        marker under "rare_stop_reasons" (the suite's own tests of the stop_reason oracle)."""
+        too_long = sum(s.tokens for s in segments) > CONTEXT_TOKENS
+        if "context_window_stop" in self.deviations and too_long:
+            message["usage"]["input_tokens"] = CONTEXT_TOKENS
+            message["stop_reason"] = "model_context_window_exceeded"
+        if "rare_stop_reasons" not in self.deviations:
+            return message
+        if "[[refusal]]" in user_text:
+            message["stop_reason"] = "refusal"
+            message["stop_details"] = {
+                "type": "refusal",
+                "category": None,
+                "explanation": "The request was declined.",
+            }
+        elif "[[pause_turn]]" in user_text:
+            message["stop_reason"] = "pause_turn"
+        return message
 
     def call_as_text(self, body: dict[str, Any], user_text: str) -> str | None:
         """Under tool_choice none, the call a template-driven model writes when the endpoint
@@ -635,7 +717,7 @@ class FakeAnthropic:
         self, body: dict[str, Any], user_text: str
     ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """Which tools to call with what input: forced choice first, else what the prompt asks."""
-        tools = [t for t in body.get("tools") or [] if "input_schema" in t]
+        tools = [t for t in body.get("tools") or [] if "input_schema" in t and self.loaded(t)]
         if not tools or "drop_tools" in self.deviations:
             return []
         choice = body.get("tool_choice") or {"type": "auto"}
@@ -664,7 +746,12 @@ class FakeAnthropic:
         )
         if disabled:
             n = 1
-        return [(tool, schema_value(tool["input_schema"], cities[i])) for i in range(n)]
+        calls = [(tool, schema_value(tool["input_schema"], cities[i])) for i in range(n)]
+        if tool.get("strict") is not True or "ignore_strict" in self.deviations:
+            # without strict, a weak model writes what the prompt says, schema or not
+            for _, args in calls:
+                args.update(re.findall(r"\bset (\w+) to (\w+)", user_text))
+        return calls
 
     def cache_usage(self, body: dict[str, Any], segments: list[Segment]) -> dict[str, int]:
         """input_tokens excludes what was written to or read from the cache, as Anthropic's."""
@@ -675,6 +762,8 @@ class FakeAnthropic:
             "cache_read_input_tokens": 0,
         }
         marks = [i for i, s in enumerate(segments) if s.marked]
+        if body.get("cache_control") and "ignore_top_level_cache_control" not in self.deviations:
+            marks.append(len(segments) - 1)  # automatic caching: the last cacheable block
         if not marks or "ignore_cache_control" in self.deviations:
             return usage
         prefix = segments[: marks[-1] + 1]

@@ -345,7 +345,7 @@ def repo_case_ids() -> set[str]:
 def unrecorded(target: str) -> set[str]:
     """Case ids without a shipped cassette for ``target``."""
     return {
-        cid for cid in repo_case_ids() if not (REPO / "cassettes" / target / f"{cid}.yaml").exists()
+        cid for cid in repo_case_ids() if not (REPO / "cassettes" / target / f"{cid}.json").exists()
     }
 
 

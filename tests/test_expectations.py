@@ -356,10 +356,14 @@ def test_the_main_job_fails_when_one_cassette_is_edited_to_change_a_verdict(tmp_
     repo = Path(__file__).resolve().parent.parent
     cassettes = tmp_path / "cassettes"
     shutil.copytree(repo / "cassettes" / "llamacpp", cassettes / "llamacpp")
-    edited = cassettes / "llamacpp" / "fields.max_tokens.yaml"
-    text = edited.read_text()
-    assert '"stop_reason":"max_tokens"' in text
-    edited.write_text(text.replace('"stop_reason":"max_tokens"', '"stop_reason":"end_turn"'))
+    edited = cassettes / "llamacpp" / "fields.max_tokens.json"
+    doc = json.loads(edited.read_text())
+    (answer,) = [i["response"]["body"] for i in doc["interactions"]]
+    assert '"stop_reason":"max_tokens"' in answer["string"]
+    answer["string"] = answer["string"].replace(
+        '"stop_reason":"max_tokens"', '"stop_reason":"end_turn"'
+    )
+    edited.write_text(json.dumps(doc))
 
     def run(cassette_dir: Path, report: str) -> subprocess.CompletedProcess:
         return subprocess.run(

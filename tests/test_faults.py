@@ -449,7 +449,7 @@ def test_an_interrupted_recording_leaves_no_half_cassette(
     run = suite.finish(proc.returncode, stdout, stderr, report_dir)
     assert run.returncode == 2, run
     assert run.doc["run"]["complete"] is False
-    assert not (cassettes / "fake" / f"{case_id}.yaml").exists()
+    assert not (cassettes / "fake" / f"{case_id}.json").exists()
     leftovers = [p.name for p in cassettes.rglob("*") if p.name.startswith(".")]
     assert leftovers == [], leftovers  # no scratch file or directory a later run could pick up
     replayed = suite.run(cases_dir, "-k", case_id, mode="replay", cassette_dir=cassettes, key=None)
@@ -494,12 +494,12 @@ def test_the_key_is_in_no_artifact_of_a_run(
     assert {"results.json", "index.html", "matrix.md", "declared.json"} <= {
         Path(name).name for name in artifacts
     }
-    assert any(p.endswith("content.image.yaml") for p in artifacts)
+    assert any(p.endswith("content.image.json") for p in artifacts)
     leaks = [name for name, text in artifacts.items() if FAKE_KEY in text]
     assert leaks == []
     # what the endpoint quoted is still there, as the placeholder
     record = json.dumps(run.results["content.image"])
     assert "request credentials: <redacted>" in record
-    cassette = yaml.safe_load((cassettes / "fake" / "content.image.yaml").read_text())
+    cassette = json.loads((cassettes / "fake" / "content.image.json").read_text())
     headers = cassette["interactions"][0]["response"]["headers"]
     assert headers["x-debug-credential"] == ["seen <redacted>"]

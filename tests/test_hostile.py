@@ -170,7 +170,7 @@ def test_a_key_in_any_stream_line_broken_body_tool_input_or_encoding_is_never_ke
             h.close()
         answers = b"".join(server.sent)
     assert key.encode() in answers or escaped_in(answers, key), "the server echoed nothing"
-    cassettes = list(tmp_path.rglob("*.yaml"))
+    cassettes = list(tmp_path.rglob("*.json"))
     assert len(cassettes) == len(ECHO_CASES)
     for path in cassettes:
         assert_no_key_anywhere(path.read_text(), key, str(path))
@@ -233,10 +233,10 @@ def test_no_row_of_the_whole_suite_gives_a_verdict_from_a_transport_failure(
             h.close()
         elapsed = time.monotonic() - started
         sent = len(server.requests)
-    for path in tmp_path.rglob("*.yaml"):
+    for path in tmp_path.rglob("*.json"):
         assert_no_fragment(path.read_text(), FAKE_KEY, str(path))
     if mode == "record" and behaviour != "gzip_bomb":  # a body cut at the cap is not kept
-        assert len(list(tmp_path.rglob("*.yaml"))) >= len(ids) // 2
+        assert len(list(tmp_path.rglob("*.json"))) >= len(ids) // 2
     wrong = {}
     for cid, r in got.items():
         paths = {q.get("path") for q in r.evidence.get("requests") or []}
@@ -428,7 +428,7 @@ def test_record_then_replay_a_key_quoting_endpoint_keeps_no_fragment_anywhere(
         )  # fmt: skip
     assert rec.doc is not None and rec.doc["run"]["complete"], rec
     assert len(rec.results) == len(rec.doc["results"]) > 90, len(rec.results)
-    found = artifacts(rec.report_dir, [junit, *cassettes.rglob("*.yaml")])
+    found = artifacts(rec.report_dir, [junit, *cassettes.rglob("*.json")])
     found["stdout"], found["stderr"] = rec.stdout, rec.stderr
     assert any("cassettes" in name for name in found)
     for name, text in found.items():
@@ -560,22 +560,31 @@ def startup_seconds(suite: Any) -> float:
 
 
 def test_a_cassette_that_is_an_alias_bomb_is_an_error_naming_it(tmp_path: Path) -> None:
-    """Issue 25, 8: a replayed cassette is bounded like any input file."""
+    """Issue 25, 8: a replayed cassette is bounded like any input file. JSON cassettes have
+    no aliases to expand; a YAML bomb in their place is "not JSON", and the converter of old
+    YAML cassettes refuses one before it expands anything."""
+    from conformance.__main__ import main
+
+    bomb = "interactions:\n- request: {}\n  extra:\n" + textwrap.indent(ALIAS_BOMB, "  ")
     with FakeAnthropic() as server:
         h = Harness(server)
         try:
-            path = tmp_path / TARGET / "protocol.message.yaml"
+            path = tmp_path / TARGET / "protocol.message.json"
             path.parent.mkdir(parents=True)
-            path.write_text(
-                "interactions:\n- request: {}\n  extra:\n" + textwrap.indent(ALIAS_BOMB, "  ")
-            )
+            path.write_text(bomb)
             started = time.monotonic()
             r = h.run("protocol.message", mode="replay", cassette_dir=tmp_path)
         finally:
             h.close()
     assert time.monotonic() - started < 5
-    assert r.observed == "error" and "protocol.message.yaml" in r.message, r.message
-    assert "alias" in r.message, r.message
+    assert r.observed == "error" and "protocol.message.json" in r.message, r.message
+    assert "not JSON" in r.message, r.message
+    old = tmp_path / "old" / "protocol.message.yaml"
+    old.parent.mkdir()
+    old.write_text(bomb)
+    started = time.monotonic()
+    assert main(["cassettes", "convert", str(old.parent)]) == 4
+    assert time.monotonic() - started < 5 and old.exists()
 
 
 def test_results_stay_strict_json_when_an_endpoint_sends_1e999999(suite: Any) -> None:
@@ -724,12 +733,12 @@ def test_a_corrupt_cassette_is_an_error_naming_the_file(suite: Any, tmp_path: Pa
         cdir = suite.cases_dir(server.base_url)
         rec = suite.run(cdir, "-k", "protocol.message or protocol.stream", mode="record")
     assert rec.observed["protocol.message"] == rec.observed["protocol.stream"] == "honored", rec
-    broken = cassettes / TARGET / "protocol.message.yaml"
-    broken.write_text("interactions: [ {request: \n  : :")
-    other = cassettes / TARGET / "protocol.stream.yaml"
-    doc = yaml.safe_load(other.read_text())
-    doc["interactions"][0]["response"] = {"status": "nonsense"}
-    other.write_text(yaml.safe_dump(doc))
+    broken = cassettes / TARGET / "protocol.message.json"
+    broken.write_text('{"interactions": [ {"request": ')
+    other = cassettes / TARGET / "protocol.stream.json"
+    doc = json.loads(other.read_text())
+    doc["interactions"][0]["response"] = {"status": "nonsense", "headers": {}, "body": {}}
+    other.write_text(json.dumps(doc))
     run = suite.run(cdir, "-k", "protocol.message or protocol.stream", mode="replay", key=None)
     for cid, path in (("protocol.message", broken), ("protocol.stream", other)):
         r = run.results[cid]

@@ -7,7 +7,7 @@ Layers, bottom up (the package's ``__init__`` docstring says the same in words):
 1. inputs and transport pieces: ``sse``, ``limits``, ``targets``, ``cases``, ``transport``,
    ``sdk``
 2. the wire: ``protocol``, ``client``, ``exchange``
-3. one answer and its storage: ``wire``, ``results``, ``recording``
+3. one answer and its storage: ``wire``, ``results``, ``recording``, ``cassettefile``
 4. requests: ``probe``, ``shapes``
 5. verdicts: ``bisection``, ``oracles`` (the package)
 6. one row and what is said of it: ``runner``, ``declarations``, ``expectations``,
@@ -44,7 +44,7 @@ LAYERS: list[set[str]] = [
     },
     {"sse", "limits", "targets", "cases", "transport", "sdk"},
     {"protocol", "client", "exchange"},
-    {"wire", "results", "recording"},
+    {"wire", "results", "recording", "cassettefile"},
     {"probe", "shapes"},
     {"bisection", "oracles"},
     {"runner", "report", "declarations", "expectations", "terminal", "catalog", "diagnosis"},

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -365,6 +366,50 @@ def test_missing_sdk_is_distinguishable(monkeypatch: pytest.MonkeyPatch) -> None
         protocol.sdk_load_message(MESSAGE)
     with pytest.raises(protocol.SDKUnavailable):
         protocol.sdk_load_stream(CANONICAL_STREAM)
+
+
+def test_replay_memoizes_the_sdk_verdicts_and_only_replay(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """conformance/sdk.py: a verdict asked again under the memo is not asked of the SDK
+    again; an edited memo is ignored; no memo, no reuse; a missing SDK is still missing."""
+    pytest.importorskip("anthropic")
+    from conformance import sdk
+
+    calls: dict[str, bool] = {}
+    try:
+        sdk.use_memo(tmp_path)
+        first = protocol.sdk_load_stream(CANONICAL_STREAM)
+        assert first is None
+        (memo,) = tmp_path.glob("verdicts-*.json")
+        assert len(json.loads(memo.read_text())["verdicts"]) == 1
+
+        def asked(raw: bytes) -> str:
+            calls["asked"] = True
+            return "asked the SDK"
+
+        monkeypatch.setattr(sdk, "_load_stream", asked)
+        assert protocol.sdk_load_stream(CANONICAL_STREAM) is None  # from the memo
+        assert "asked" not in calls
+        assert protocol.sdk_load_stream(CANONICAL_STREAM + b"\n") == "asked the SDK"  # new bytes
+
+        sdk.use_memo(tmp_path)  # a second process reads what the first wrote
+        assert protocol.sdk_load_stream(CANONICAL_STREAM) is None
+        doc = json.loads(memo.read_text())
+        doc["verdicts"] = {k: 3 for k in doc["verdicts"]}  # not a verdict: ignored, rebuilt
+        memo.write_text(json.dumps(doc))
+        sdk.use_memo(tmp_path)
+        assert protocol.sdk_load_stream(CANONICAL_STREAM) == "asked the SDK"
+
+        sdk.use_memo(None)  # live and record: every answer goes to the SDK
+        assert protocol.sdk_load_stream(CANONICAL_STREAM + b"\n") == "asked the SDK"
+
+        sdk.use_memo(tmp_path)
+        monkeypatch.setitem(sys.modules, "anthropic", None)
+        with pytest.raises(protocol.SDKUnavailable):
+            protocol.sdk_load_message(MESSAGE)
+    finally:
+        sdk.use_memo(None)
 
 
 # --- the vendored schemas --------------------------------------------------------------------

@@ -3,13 +3,14 @@ is never written anywhere; a missing or stale cassette says how to re-record."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from conformance import recording, sse
+from conformance import cassettefile, recording, sse
 
 FAKE_KEY = "sk-fake-test-key-123"
 
@@ -19,7 +20,8 @@ def files_containing(root: Path, secret: str) -> list[Path]:
 
 
 def interactions(path: Path) -> list[dict[str, Any]]:
-    return yaml.safe_load(path.read_text())["interactions"]
+    """A cassette's interactions as vcrpy holds them (request body by value, text bodies)."""
+    return cassettefile.deserialize(path.read_text())["interactions"]
 
 
 def test_record_then_replay_with_the_server_stopped(
@@ -31,7 +33,7 @@ def test_record_then_replay_with_the_server_stopped(
     recorded = suite.run(cases_dir, mode="record", cassette_dir=cassettes)
     assert recorded.returncode == 0, recorded
     assert recorded.doc["run"]["complete"] and recorded.doc["run"]["mode"] == "record"
-    stored = {p.stem for p in (cassettes / "fake").glob("*.yaml")} - {"_provenance"}
+    stored = {p.stem for p in (cassettes / "fake").glob("*.json")}
     assert stored == set(recorded.results)
     provenance = yaml.safe_load((cassettes / "fake" / "_provenance.yaml").read_text())
     assert sorted(provenance["cases"]) == sorted(recorded.results)
@@ -78,7 +80,7 @@ def test_missing_cassette_is_an_error_row_with_the_record_command(
 ) -> None:
     result = harness.run("fields.max_tokens", mode="replay", cassette_dir=tmp_path)
     assert result.observed == "error" and result.outcome == "error"
-    assert f"no cassette at {tmp_path / 'fake' / 'fields.max_tokens.yaml'}" in result.message
+    assert f"no cassette at {tmp_path / 'fake' / 'fields.max_tokens.json'}" in result.message
     assert "pytest --target fake --mode record -k 'fields.max_tokens[fake]'" in result.message
     assert harness.server.requests == []
 
@@ -86,10 +88,12 @@ def test_missing_cassette_is_an_error_row_with_the_record_command(
 def test_stale_cassette_says_so(harness: Any, tmp_path: Path) -> None:
     recorded = harness.run("fields.max_tokens", mode="record", cassette_dir=tmp_path)
     assert recorded.observed == "honored"
-    path = tmp_path / "fake" / "fields.max_tokens.yaml"
-    text = path.read_text()
-    assert text.count('"max_tokens": 5') == 1
-    path.write_text(text.replace('"max_tokens": 5', '"max_tokens": 6'))  # the probe "changed"
+    path = tmp_path / "fake" / "fields.max_tokens.json"
+    doc = json.loads(path.read_text())
+    (body,) = doc["bodies"]
+    assert body.count('"max_tokens": 5') == 1
+    doc["bodies"] = [body.replace('"max_tokens": 5', '"max_tokens": 6')]  # the probe "changed"
+    path.write_text(json.dumps(doc))
     sent = len(harness.server.requests)
     replayed = harness.run("fields.max_tokens", mode="replay", cassette_dir=tmp_path)
     assert replayed.observed == "error"
@@ -101,9 +105,9 @@ def test_stale_cassette_says_so(harness: Any, tmp_path: Path) -> None:
 def test_rerecording_replaces_the_cassette(harness: Any, tmp_path: Path) -> None:
     for _ in range(2):
         harness.run("fields.system", mode="record", cassette_dir=tmp_path)
-    path = tmp_path / "fake" / "fields.system.yaml"
+    path = tmp_path / "fake" / "fields.system.json"
     assert len(interactions(path)) == 2  # control and probe, not four
-    assert [p.name for p in (tmp_path / "fake").iterdir()] == ["fields.system.yaml"]
+    assert [p.name for p in (tmp_path / "fake").iterdir()] == ["fields.system.json"]
 
 
 def test_stream_replays_byte_for_byte(harness: Any, tmp_path: Path) -> None:
@@ -112,14 +116,14 @@ def test_stream_replays_byte_for_byte(harness: Any, tmp_path: Path) -> None:
     (logged,) = harness.server.requests
     sent = logged.response  # the SSE bytes the server wrote (de-chunked)
     assert sent.startswith(b"event: message_start\n")
-    (interaction,) = interactions(tmp_path / "fake" / "fields.stream.yaml")
+    (interaction,) = interactions(tmp_path / "fake" / "fields.stream.json")
     stored = interaction["response"]["body"]["string"]
     assert (stored if isinstance(stored, bytes) else stored.encode()) == sent
     assert "<redacted>" in str(interaction["request"]["headers"])
 
     harness.server.stop()
     body = logged.body
-    with recording.cassette("replay", tmp_path / "fake" / "fields.stream.yaml", []):
+    with recording.cassette("replay", tmp_path / "fake" / "fields.stream.json", []):
         ex = harness.client.send(body)
     assert ex.raw == sent
     assert ex.is_stream and [e.raw for e in ex.events] == [e.raw for e in sse.parse(sent)]
@@ -163,7 +167,7 @@ def test_a_fresh_code_is_drawn_per_run_and_replayed_from_the_cassette(
 
 def test_a_cassette_without_the_fresh_code_is_stale(harness: Any, tmp_path: Path) -> None:
     harness.run(UNCACHED, mode="record", cassette_dir=tmp_path)
-    path = tmp_path / "fake" / f"{UNCACHED}.yaml"
+    path = tmp_path / "fake" / f"{UNCACHED}.json"
     (code,) = fresh_codes(harness.server.requests)
     path.write_text(path.read_text().replace(code, "recorded before the row had a code"))
     replayed = harness.run(UNCACHED, mode="replay", cassette_dir=tmp_path)
@@ -175,17 +179,21 @@ def test_a_cassette_without_the_fresh_code_is_stale(harness: Any, tmp_path: Path
 def test_recorded_code_reads_requests_only(tmp_path: Path) -> None:
     from conformance.probe import FRESH
 
-    path = tmp_path / "c.yaml"
-    answer = {"body": {"string": "ZFAAAAAAAAAA quoted back"}, "status": {"code": 200}}
-    doc = {"interactions": [{"request": {"body": "no code"}, "response": answer}]}
-    path.write_text(yaml.safe_dump({**doc, "version": 1}))
+    path = tmp_path / "c.json"
+
+    def write(bodies: list[str]) -> None:
+        answer = {"status": {"code": 200}, "headers": {}, "body": {"string": "ZFAAAAAAAAAA"}}
+        items = [{"request": {"body": n}, "response": answer} for n in range(len(bodies))]
+        doc = {"format": cassettefile.FORMAT, "bodies": bodies, "interactions": items}
+        path.write_text(json.dumps(doc))
+
+    write(["no code"])  # the answer quotes a code: not the request's
     assert recorded_code(path, FRESH) is None
-    doc["interactions"].append({"request": {"body": '{"t": "Session ZFBBBBBBBBBB."}'}})
-    path.write_text(yaml.safe_dump({**doc, "version": 1}))
+    write(["no code", '{"t": "Session ZFBBBBBBBBBB."}'])
     assert recorded_code(path, FRESH) == "ZFBBBBBBBBBB"
-    path.write_text("interactions: [unclosed")
+    path.write_text('{"interactions": [unclosed')
     assert recorded_code(path, FRESH) is None
-    assert recorded_code(tmp_path / "absent.yaml", FRESH) is None
+    assert recorded_code(tmp_path / "absent.json", FRESH) is None
 
 
 recorded_code = recording.recorded_code

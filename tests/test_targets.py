@@ -153,7 +153,7 @@ def test_missing_key_suggests_replay_only_where_cassettes_are_shipped() -> None:
 
 def test_replay_needs_no_key(suite: Any, fake_server: Any, tmp_path: Path) -> None:
     cases_dir = suite.cases_dir(fake_server.base_url)
-    other = tmp_path / "empty" / "fake" / "fields.stream.yaml"  # cassettes, but not this row's
+    other = tmp_path / "empty" / "fake" / "fields.stream.json"  # cassettes, but not this row's
     other.parent.mkdir(parents=True)
     other.write_text("interactions: []\nversion: 1\n")
     run = suite.run(

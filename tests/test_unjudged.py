@@ -123,14 +123,14 @@ def test_a_broken_cassette_exits_3_not_1(suite: Any, tmp_path: Path) -> None:
         cases_dir = suite.cases_dir(server.base_url)
         rec = suite.run(cases_dir, "-k", "protocol.message or protocol.stream", mode="record")
     assert rec.returncode == exitcodes.OK, rec
-    broken = cassettes / TARGET / "protocol.message.yaml"
+    broken = cassettes / TARGET / "protocol.message.json"
     broken.write_text(broken.read_text() + "\n: : garbage [\n")
     rep = suite.run(cases_dir, "-k", "protocol.message or protocol.stream", mode="replay")
     assert rep.returncode == exitcodes.UNJUDGED, rep
     assert rep.results["protocol.message"]["outcome"] == "error"
     assert rep.results["protocol.stream"]["outcome"] == "pass"
     assert "exit 3: 1 row(s) could not be judged" in rep.stdout, rep
-    assert "protocol.message.yaml" in rep.stdout
+    assert "protocol.message.json" in rep.stdout
 
 
 def test_a_finding_exits_1_and_a_usage_error_4(suite: Any) -> None:

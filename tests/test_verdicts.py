@@ -58,6 +58,8 @@ def test_accepted_never_passes() -> None:
 
 # --- oracles against the fake endpoint ----------------------------------------------------
 
+# Stop reasons no probe can provoke (Anthropic's policy classifiers, long server-tool loops).
+UNPROVOKED = ("extras.stop_reason.refusal", "extras.stop_reason.pause_turn")
 # On a clean fake server every effect oracle sees its field honored, except these.
 CLEAN_EXCEPTIONS = {
     "fields.temperature.range": "rejected",  # 2.0 is outside Anthropic's 0..1
@@ -71,6 +73,16 @@ CLEAN_EXCEPTIONS = {
     "claude_code.output_config.effort": "accepted",
     "claude_code.context_management": "accepted",
     "claude_code.cache_control.ttl_1h": "accepted",
+    "claude_code.max_tokens": "accepted",
+    "claude_code.tool_search.defer_loading": "accepted",
+    # values no API defines, and a max_tokens and a prompt past the model's limits: Anthropic
+    # refuses each with a 400
+    "extras.anthropic-beta.unknown": "rejected",
+    "extras.unknown_field": "rejected",
+    "extras.max_tokens.above_limit": "rejected",
+    "extras.stop_reason.model_context_window_exceeded": "rejected",
+    # no probe provokes a refusal or a paused turn (see test_rare_stop_reasons_are_judged)
+    **dict.fromkeys(UNPROVOKED, "inconclusive"),
     # "is this value accepted?" rows: a 2xx is acceptance, not an observed effect
     **{
         f"extras.{cid}": "accepted"
@@ -130,6 +142,7 @@ BROKEN_STREAM = {
 TOOL_STREAM = {
     "claude_code.tool_input.stream": "violated",
     "claude_code.tool_input.parallel_stream": "violated",
+    "extras.tools.eager_input_streaming": "violated",
 }
 PROTOCOL_ROWS = (
     "protocol.message", "protocol.stream", "protocol.stream_equivalence", "protocol.errors",
@@ -170,6 +183,7 @@ FLIPS: dict[str, dict[str, str]] = {
         "fields.system": "ignored",
         "fields.system.echo": "ignored",
         "claude_code.billing_header.prefix_cache": "inconclusive",  # no system: nothing cached
+        "extras.cache_control.automatic": "ignored",  # the long prefix was the system prompt
     },
     "sse_bad_order": {**BROKEN_STREAM},
     "sse_no_event_lines": {"fields.stream": "ignored", **BROKEN_STREAM},
@@ -214,6 +228,8 @@ FLIPS: dict[str, dict[str, str]] = {
         # auto, which still calls)
         "tool_choice.any.disable_parallel_tool_use": "inconclusive",
         "tool_choice.tool.disable_parallel_tool_use": "inconclusive",
+        "extras.tools.eager_input_streaming": "inconclusive",
+        "extras.tools.strict": "inconclusive",  # no forced call, no input to judge
     },
     "ignore_tool_choice_none": {"tool_choice.none": "ignored"},
     # the call written as text markup under none is a call all the same
@@ -233,6 +249,9 @@ FLIPS: dict[str, dict[str, str]] = {
         "tool_choice.any.disable_parallel_tool_use": "inconclusive",
         "tool_choice.tool.disable_parallel_tool_use": "inconclusive",
         "tool_choice.auto.disable_parallel_tool_use": "inconclusive",
+        "extras.tools.eager_input_streaming": "inconclusive",
+        "extras.tools.strict": "inconclusive",
+        "extras.tools.defer_loading": "inconclusive",  # no tool in any arm's prompt
     },
     # every request answered as auto: forced and named choices, none and the parallel flag
     # do nothing (tools.input_schema's prompt asks for its only tool, so auto calls it too)
@@ -252,7 +271,11 @@ FLIPS: dict[str, dict[str, str]] = {
         "tool_choice.any.disable_parallel_tool_use": "ignored",
         "tool_choice.tool.disable_parallel_tool_use": "ignored",
     },
-    "string_tool_input": {"tools.input_schema": "ignored", **TOOL_STREAM},
+    "string_tool_input": {
+        "tools.input_schema": "ignored",
+        "extras.tools.strict": "ignored",  # a string is no input the schema allows
+        **TOOL_STREAM,
+    },
     # the cached prefix was mostly the description: what is left is too short to cache
     "drop_tool_description": {"tools.description": "ignored", "tools.cache_control": "ignored"},
     "ignore_temperature": {"fields.temperature": "ignored"},
@@ -268,6 +291,7 @@ FLIPS: dict[str, dict[str, str]] = {
         "content.tool_use.cache_control": "ignored",
         "content.tool_result.cache_control": "ignored",
         "tools.cache_control": "ignored",
+        "extras.cache_control.automatic": "ignored",
     },
     "echo_key_in_errors": {},  # a secret-handling deviation: see test_recording.py
     "empty_message_id": {
@@ -290,6 +314,7 @@ FLIPS: dict[str, dict[str, str]] = {
         **UNCACHED_ROWS,
         "claude_code.billing_header.prefix_cache": "inconclusive",  # 0 prompt tokens
         **{r: "ignored" for r in TOKEN_DIFF_ROWS},
+        "extras.tools.defer_loading": "inconclusive",  # 0 tokens, with the tool or without
     },
     # issue 24's masking case: the totals still add up, so only a prompt no cache can hold
     # (and the cache rows, which now see every prompt read from cache) tells
@@ -320,8 +345,41 @@ FLIPS: dict[str, dict[str, str]] = {
             if not r.endswith(("with_disable_experimental_betas", "with_all_three"))
         },
     },
-    "context_500": {"claude_code.prompt_too_long": "violated"},  # a 500 with a traceback
-    "truncate_context": {"claude_code.prompt_too_long": "ignored"},
+    # a 500 with a traceback: to the stop-reason row the working endpoint's refusal (rejected)
+    "context_500": {"claude_code.prompt_too_long": "violated"},
+    "truncate_context": {
+        "claude_code.prompt_too_long": "ignored",
+        "extras.stop_reason.model_context_window_exceeded": "ignored",
+    },
+    # the prompt cut to the window and answered with the stop reason: no error to compact on
+    "context_window_stop": {
+        "claude_code.prompt_too_long": "ignored",
+        "extras.stop_reason.model_context_window_exceeded": "honored",
+    },
+    "ignore_output_format": {"extras.output_config.format": "ignored"},
+    "ignore_strict": {"extras.tools.strict": "ignored"},
+    "reject_eager_input_streaming": {"extras.tools.eager_input_streaming": "rejected"},
+    "reject_defer_loading": {
+        "extras.tools.defer_loading": "rejected",
+        "claude_code.tool_search.defer_loading": "rejected",
+        # every Claude Code turn defers a tool, unless CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1
+        **{
+            r: "rejected"
+            for r in CLAUDE_CODE_SHAPES
+            if not r.endswith(("with_disable_experimental_betas", "with_all_three"))
+        },
+    },
+    "load_deferred_tools": {"extras.tools.defer_loading": "ignored"},
+    # the validation row's invalid arm is an unknown beta too
+    "ignore_unknown_betas": {
+        "extras.anthropic-beta.unknown": "ignored",
+        "headers.anthropic-beta": "ignored",
+    },
+    "ignore_unknown_fields": {"extras.unknown_field": "ignored"},
+    "clamp_max_tokens": {"extras.max_tokens.above_limit": "accepted"},
+    "small_output_limit": {"claude_code.max_tokens": "rejected"},
+    "ignore_top_level_cache_control": {"extras.cache_control.automatic": "ignored"},
+    "rare_stop_reasons": {},  # no row's probe names one: see test_rare_stop_reasons_are_judged
     "sse_done_sentinel": {"claude_code.stream_end": "violated", **BROKEN_STREAM},
     "flaky_429": {},  # retried (retry-after: 0): nothing changes, the evidence shows the retry
 }
@@ -347,7 +405,8 @@ def test_clean_server_is_observed_as_expected(harness: Any) -> None:
     declared = [cid for cid, r in results.items() if r.declared["status"] != "undocumented"]
     assert len(declared) > 40
     expected = {
-        c: "inconclusive" if results[c].observed == "accepted" else "pass" for c in declared
+        c: "inconclusive" if results[c].observed == "accepted" or c in UNPROVOKED else "pass"
+        for c in declared
     }
     assert {cid: results[cid].outcome for cid in declared} == expected
 
@@ -648,3 +707,94 @@ def test_call_markup_is_told_from_prose(text: str, found: bool) -> None:
     from conformance.oracles.tools import call_markup
 
     assert (call_markup(text, ["get_weather"]) is not None) is found
+
+
+# --- the surface rows (issue 24): each verdict says what it saw ----------------------------
+
+SURFACE_MESSAGES = [
+    (set(), "extras.output_config.format", "schema-valid answers 2/2, control (no format) 0/2"),
+    ({"ignore_output_format"}, "extras.output_config.format", "the format was not enforced"),
+    (set(), "extras.tools.strict", "2/2 forced calls, 0 with invalid input"),
+    ({"ignore_strict"}, "extras.tools.strict", "strict did not hold"),
+    ({"reject_eager_input_streaming"}, "extras.tools.eager_input_streaming", "Extra inputs"),
+    (set(), "extras.tools.defer_loading", "prompt shrank by"),
+    ({"load_deferred_tools"}, "extras.tools.defer_loading", "put in all the same"),
+    ({"drop_tools"}, "extras.tools.defer_loading", "even when it is not deferred"),
+    ({"reject_defer_loading"}, "claude_code.tool_search.defer_loading", "defer_loading: Extra"),
+    (set(), "extras.anthropic-beta.unknown", "Unexpected value(s)"),
+    ({"ignore_unknown_betas"}, "extras.anthropic-beta.unknown", "passed over"),
+    (set(), "extras.unknown_field", "zz_unknown_field_2099: Extra inputs are not permitted"),
+    (set(), "extras.max_tokens.above_limit", "maximum allowed number of output tokens"),
+    ({"small_output_limit"}, "claude_code.max_tokens", "8192"),
+    (set(), "extras.stop_reason.model_context_window_exceeded", "Claude Code acts on)"),
+    ({"openai_errors"}, "extras.stop_reason.model_context_window_exceeded", "not the 400"),
+    ({"context_window_stop"}, "extras.stop_reason.model_context_window_exceeded", "conforms"),
+    ({"truncate_context"}, "extras.stop_reason.model_context_window_exceeded", "prompt was cut"),
+    (set(), "extras.stop_reason.refusal", "no probe here provokes one"),
+    (set(), "extras.cache_control.automatic", "marker made a cache entry"),
+]
+
+
+@pytest.mark.parametrize(
+    ("fake_server", "case_id", "words"),
+    [(d, cid, w) for d, cid, w in SURFACE_MESSAGES],
+    ids=[f"{'+'.join(sorted(d)) or 'clean'}-{cid}" for d, cid, _ in SURFACE_MESSAGES],
+    indirect=["fake_server"],
+)
+def test_surface_rows_name_what_they_saw(
+    fake_server: Any, harness: Any, case_id: str, words: str
+) -> None:
+    result = harness.run(case_id)
+    assert words in result.message, result.message
+
+
+def _stop_case(reason: str, prompt: str) -> Case:
+    return Case(
+        id=f"test.stop_reason.{reason}",
+        table="Test",
+        row=f"stop_reason {reason}",
+        oracle="stop_reason",
+        declared={"anthropic": "honored"},
+        why="cannot be provoked here",
+        probe={"prompt": prompt},
+        params={"reason": reason},
+    )
+
+
+@pytest.mark.parametrize(
+    ("fake_server", "reason", "observed"),
+    [({"rare_stop_reasons"}, "refusal", "honored"),
+     ({"rare_stop_reasons"}, "pause_turn", "honored"),
+     (set(), "refusal", "inconclusive"),
+     (set(), "pause_turn", "inconclusive")],
+    indirect=["fake_server"],
+)  # fmt: skip
+def test_rare_stop_reasons_are_judged(
+    fake_server: Any, harness: Any, reason: str, observed: str
+) -> None:
+    """Where the endpoint does answer a rare stop reason, the answer (stop_details included)
+    is checked against the wire contract and the pinned SDK; else the row is inconclusive."""
+    result = harness.run(_stop_case(reason, f"[[{reason}]] Reply with OK."))
+    assert result.observed == observed, result.message
+    if observed == "honored":
+        assert result.evidence["stop_reason"] == reason
+        assert result.evidence["official_client"] == "loads it"
+        assert (result.evidence["stop_details"] is not None) is (reason == "refusal")
+    else:
+        assert "cannot be provoked here" in result.message
+
+
+def test_an_unknown_value_is_not_blamed_for_a_request_refused_without_it(harness: Any) -> None:
+    """A 4xx counts against the unknown field only when the request without it passes."""
+    case = Case(
+        id="test.unknown_input.both_refused",
+        table="Test",
+        row="unknown field beside a bad value",
+        oracle="unknown_input",
+        declared={"anthropic": "rejected"},
+        probe={"zz_unknown_field_2099": 1, "temperature": 5},
+        control={"zz_unknown_field_2099": None},
+    )
+    result = harness.run(case)
+    assert result.observed == "inconclusive", result.message
+    assert "refused without the unknown value too (400)" in result.message

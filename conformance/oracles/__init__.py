@@ -10,7 +10,8 @@ params=..., required=...)`` in the family modules; the params schema is checked 
 files load. Families: ``acceptance`` (acceptance, validation, model), ``structural``
 (max_tokens, stop_sequences, stream, thinking), ``differentials`` (token_diff, echo, sampling,
 cache_diff), ``tools`` (tool_use), ``protocol`` (the wire checks, a registry of their own:
-``@check``), ``clients`` (client_shape), ``usage`` (claude_code: usage, streamed tool input, the
+``@check``), ``clients`` (client_shape), ``surface`` (structured_output, unknown_input,
+stop_reason), ``usage`` (claude_code: usage, streamed tool input, the
 end of a stream, fields Claude Code sends). ``base`` holds the registry and shared helpers.
 """
 
@@ -22,6 +23,7 @@ from conformance.oracles import (  # noqa: F401  (importing a family registers i
     differentials,
     protocol,
     structural,
+    surface,
     tools,
     usage,
 )

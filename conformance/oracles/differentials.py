@@ -12,50 +12,96 @@ from conformance.oracles.base import POSITIVE, failure, oracle
 from conformance.probe import Probe
 from conformance.vocabulary import Observation, Observed
 
+_ARMS = ("the control (without the block)", "the probe (with the block)")
+
 
 @oracle(
     "token_diff",
-    params={"min_delta": POSITIVE, "ignore_slack": {"type": "integer", "minimum": 0}},
+    params={
+        "min_delta": POSITIVE,
+        "ignore_slack": {"type": "integer", "minimum": 0},
+        "shrink": {"type": "boolean"},
+        "baseline": {"type": "object"},
+    },
 )
 def token_diff(p: Probe, case: Any) -> Observation:
     """Did the block reach the model? Compare prompt tokens with and without it.
 
     Model-independent: if the prompt does not grow by about the block's size, the block
-    never reached the model (ignored), however good or bad the model is.
+    never reached the model (ignored), however good or bad the model is. With ``shrink``
+    the field's effect is to keep something out of the prompt (``defer_loading``): the
+    probe's prompt must be smaller than the control's by ``min_delta``, and no change is
+    ``ignored`` only when the control outgrows ``baseline`` (the prompt without the block at
+    all) by as much: a block that never reaches the prompt, deferred or not, shows nothing.
     """
     min_delta = case.params.get("min_delta", p.settings.token_diff.min_delta)
     slack = case.params.get("ignore_slack", p.settings.token_diff.ignore_slack)
+    shrink = bool(case.params.get("shrink"))
+    arms = ("the control (not deferred)", "the probe (deferred)") if shrink else _ARMS
     without, ex_without = p.count("without", p.body(case.probe, case.control))
     if without is None:
-        return failure(ex_without, "the control (without the block)") or Observation(
+        return failure(ex_without, arms[0]) or Observation(
             Observed.ERROR, "no prompt token count for the control", {}
         )
     with_, ex_with = p.count("with", p.body(case.probe))
     if with_ is None:
-        bad = failure(ex_with, "the probe (with the block)")
+        bad = failure(ex_with, arms[1])
         if bad and ex_with.status and ex_with.status >= 500 and not ex_with.error and ex_without.ok:
             # The same request without the block works: the block is what the endpoint refuses.
             bad = Observation(Observed.REJECTED, f"{bad.message} (5xx, though the control passed)")
         return bad or Observation(Observed.ERROR, "no prompt token count for the probe", {})
-    delta = with_ - without
+    delta = without - with_ if shrink else with_ - without
     evidence = {
         "tokens_with": with_,
         "tokens_without": without,
         "delta": delta,
         "min_delta": min_delta,
     }
+    moved = "shrank" if shrink else "grew"
     if delta >= min_delta:
         return Observation(
-            Observed.HONORED, f"prompt grew by {delta} tokens ({without} → {with_})", evidence
+            Observed.HONORED, f"prompt {moved} by {delta} tokens ({without} → {with_})", evidence
         )
     if abs(delta) <= slack:
+        what = (
+            "what the field keeps out of the prompt was put in all the same"
+            if shrink
+            else "the block never reached the model"
+        )
+        verb = "shrink" if shrink else "grow"
+        if shrink:
+            unseen = _never_in_prompt(p, case, without, min_delta, evidence)
+            if unseen:
+                return unseen
         return Observation(
-            Observed.IGNORED,
-            f"prompt did not grow ({without} → {with_}): the block never reached the model",
-            evidence,
+            Observed.IGNORED, f"prompt did not {verb} ({without} → {with_}): {what}", evidence
         )
     return Observation(
-        Observed.INCONCLUSIVE, f"prompt grew by only {delta} tokens (< {min_delta})", evidence
+        Observed.INCONCLUSIVE, f"prompt {moved} by only {delta} tokens (< {min_delta})", evidence
+    )
+
+
+def _never_in_prompt(
+    p: Probe, case: Any, without: int, min_delta: int, evidence: dict[str, Any]
+) -> Observation | None:
+    """With ``shrink``: inconclusive (or the baseline's failure) unless the control's block
+    shows in the prompt at all, against ``params.baseline``."""
+    layer = case.params.get("baseline")
+    if layer is None:
+        return None
+    base, ex = p.count("baseline", p.body(case.probe, layer))
+    if base is None:
+        return failure(ex, "the baseline (without the block)") or Observation(
+            Observed.ERROR, "no prompt token count for the baseline", evidence
+        )
+    evidence["tokens_baseline"] = base
+    if without - base >= min_delta:
+        return None
+    return Observation(
+        Observed.INCONCLUSIVE,
+        f"the block does not show in the prompt even when it is not deferred ({base} without "
+        f"it, {without} with it): nothing for the field to keep out",
+        evidence,
     )
 
 

@@ -60,7 +60,7 @@ def _validate_input(tool: dict[str, Any] | None, block: dict[str, Any]) -> str |
 @oracle(
     "tool_use",
     params={
-        "expect": {"enum": ["named", "any", "auto", "none", "single"]},  # EXPECTATIONS
+        "expect": {"enum": ["named", "any", "auto", "none", "single", "strict"]},  # EXPECTATIONS
         "trials": POSITIVE,
         "tool": {"type": "string"},
         "check_input": {"type": "boolean"},
@@ -94,12 +94,15 @@ def tool_use(p: Probe, case: Any) -> Observation:
                     Observed.ERROR, f"the control (trial {trial + 1}): no answer"
                 )
             t.control.append(len(tool_uses(ex)) if ex.ok else -1)
+            t.check_control(trial, body, tool_uses(ex))
             t.control_names.append([b.get("name") for b in tool_uses(ex)])
             if t.mark(trial, body, _text_of(ex), t.control_markup):
                 t.control_as_text.add(trial)
         t.evidence["control_tool_uses"] = t.control
         t.evidence["control_names"] = t.control_names
         t.evidence["control_call_markup_in_text"] = t.control_markup
+        if case.params["expect"] == "strict":
+            t.evidence["control_input_problems"] = t.control_problems
     return EXPECTATIONS[case.params["expect"]](p, case, t)
 
 
@@ -118,6 +121,7 @@ class Trials:
     markup: list[str] = field(default_factory=list)  # "trial N: <snippet>" of calls as text
     control_markup: list[str] = field(default_factory=list)  # the same, in the control arm
     control_as_text: set[int] = field(default_factory=set)  # control trials with such a call
+    control_problems: list[str] = field(default_factory=list)  # schema problems, control arm
     evidence: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -154,6 +158,14 @@ class Trials:
             problem = _validate_input(tools.get(block.get("name")), block)
             if problem:
                 self.problems.append(f"trial {trial + 1}: {problem}")
+
+    def check_control(self, trial: int, body: dict[str, Any], uses: list[dict[str, Any]]) -> None:
+        """Record the schema problems of the control arm's calls (``strict``'s control)."""
+        tools = {t.get("name"): t for t in body.get("tools", []) if isinstance(t, dict)}
+        for block in uses:
+            problem = _validate_input(tools.get(block.get("name")), block)
+            if problem:
+                self.control_problems.append(f"trial {trial + 1}: {problem}")
 
     @property
     def called(self) -> int:
@@ -287,6 +299,32 @@ def _none(p: Probe, case: Any, t: Trials) -> Observation:
     return Observation(
         Observed.HONORED, f"no tool call in {t.n}/{t.n}, none as text; {controlled}", t.evidence
     )
+
+
+@expectation("strict")
+def _strict(p: Probe, case: Any, t: Trials) -> Observation:
+    """``strict: true``: every forced call's input validates, while the control (the same
+    tool without ``strict``) shows the model writes invalid input when nothing enforces the
+    schema. Valid input in both arms shows nothing: the model complied on its own."""
+    calls = f"{t.called}/{t.n} forced calls, {len(t.problems)} with invalid input"
+    made = sum(max(c, 0) for c in t.control)
+    control = f"control (no strict): {len(t.control_problems)} invalid of {made} calls"
+    summary, evidence = f"{calls}; {control}", t.evidence
+    if t.called < t.n:
+        return Observation(
+            Observed.INCONCLUSIVE, f"{summary}: the forced call was not made{t.as_text}", evidence
+        )
+    if t.problems:
+        return Observation(
+            Observed.IGNORED, f"{summary}: strict did not hold ({t.problems[0]})", evidence
+        )
+    if not t.control_problems:
+        return Observation(
+            Observed.INCONCLUSIVE,
+            f"{summary}: valid input either way, so strict's enforcement cannot be seen",
+            evidence,
+        )
+    return Observation(Observed.HONORED, summary, evidence)
 
 
 @expectation("single")
