@@ -244,12 +244,16 @@ def response_text(msg: dict[str, Any] | None) -> str:
     return "\n".join(parts)
 
 
+# The usage fields that count prompt tokens beside input_tokens (which leaves them out).
+CACHE_FIELDS = ("cache_creation_input_tokens", "cache_read_input_tokens")
+
+
 def prompt_tokens(usage: dict[str, Any] | None) -> int | None:
     """Prompt size as Anthropic defines it: ``input_tokens`` excludes cached tokens."""
     if not isinstance(usage, dict) or not isinstance(usage.get("input_tokens"), int):
         return None
     total = usage["input_tokens"]
-    for key in ("cache_read_input_tokens", "cache_creation_input_tokens"):
+    for key in CACHE_FIELDS:
         if isinstance(usage.get(key), int):
             total += usage[key]
     return total

@@ -1,7 +1,11 @@
 """Building probe requests: the body every probe starts from, nonces and fillers.
 
 Everything a probe sends is a pure function of the case id, the target and the settings, so a
-recorded run replays byte-for-byte: nonces are derived from the case id, never random.
+recorded run replays byte-for-byte: nonces are derived from the case id, never random. The one
+exception is ``{{FRESH}}``, a code no endpoint can have seen before (a prompt no cache can
+hold), and ``{{FRESH_FILLER}}``, filler words seeded by it: drawn at random for each live or
+recorded run of a row, and read back from the cassette's recorded requests in replay, so
+replay still sends the recorded bytes.
 """
 
 from __future__ import annotations
@@ -9,9 +13,11 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import os
 import re
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,12 +27,28 @@ from conformance.filler import filler
 from conformance.settings import Settings
 
 PLACEHOLDER = re.compile(r"\{\{([A-Z_]+[0-9]*)\}\}")
+# What {{FRESH}} becomes: "ZF" and ten base32 characters (50 random bits).
+FRESH = re.compile(r"\bZF[A-Z2-7]{10}\b")
 
 
 def nonce(case_id: str, label: str) -> str:
     """An unguessable but deterministic code such as ``ZQ4KD7PX``."""
     digest = hashlib.sha256(f"{case_id}/{label}".encode()).digest()
     return "ZQ" + base64.b32encode(digest).decode()[:6]
+
+
+def fresh_code() -> str:
+    """A code such as ``ZFQ4KD7PXA2M``, random: a prompt that opens with it is one no prompt
+    cache holds, however often the row has run against the endpoint before (a code derived
+    from the case id would be cached from the second run on)."""
+    return "ZF" + base64.b32encode(os.urandom(10)).decode()[:10]
+
+
+def unrecorded_code(case_id: str) -> str:
+    """What replay sends for ``{{FRESH}}`` when the cassette holds no code: shaped like one,
+    derived from the case id, so the request matches nothing recorded (the row is stale)."""
+    digest = hashlib.sha256(f"{case_id}/FRESH".encode()).digest()
+    return "ZF" + base64.b32encode(digest).decode()[:10]
 
 
 def png(rgb: tuple[int, int, int], size: int = 16) -> str:
@@ -63,9 +85,20 @@ class Probe:
     client: Client
     settings: Settings
     exchanges: list[tuple[str, Exchange]] = field(default_factory=list)
+    # Where {{FRESH}} comes from: a new random code (live, record), or the code the row's
+    # cassette recorded (replay; see runner.run_case). Asked once per row, and only by rows
+    # that use it.
+    fresh_source: Callable[[], str] = fresh_code
+    _fresh: str | None = field(default=None, repr=False)
 
     def nonce(self, label: str = "K") -> str:
         return nonce(self.case_id, label)
+
+    def fresh(self) -> str:
+        """The row's ``{{FRESH}}`` code: one per row run, the same in every request of it."""
+        if self._fresh is None:
+            self._fresh = self.fresh_source()
+        return self._fresh
 
     def resolve(self, value: Any, trial: int = 0) -> Any:
         """Replace ``{{K}}``-style placeholders (per trial) in every string of ``value``."""
@@ -91,6 +124,10 @@ class Probe:
             return png(colours.get(name, (128, 128, 128)))
         if name == "MODEL":
             return self.model
+        if name == "FRESH":
+            return self.fresh()
+        if name == "FRESH_FILLER":  # as long as FILLER_LONG, and as new as the code
+            return filler(self.fresh(), self.settings.cache.filler_words)
         return self.nonce(f"{name}/{trial}")
 
     def body(self, *layers: dict[str, Any] | None, trial: int = 0) -> dict[str, Any]:

@@ -242,6 +242,25 @@ def broken_in_replay(exc: BaseException, path: Path) -> CassetteBroken | None:
     return None
 
 
+def recorded_code(path: Path, pattern: re.Pattern[str]) -> str | None:
+    """The first match of ``pattern`` in the request bodies recorded in cassette ``path``
+    (None if there is none, or no readable cassette): how replay gets back a code that was
+    random when the row was recorded (``{{FRESH}}``, see :mod:`conformance.probe`). Only
+    requests are read, so an answer that quotes a code cannot supply one."""
+    try:
+        if path.stat().st_size > cassettefile.Persister.max_bytes:
+            return None
+        doc = cassettefile.load_document(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, cassettefile.CassetteFormatError):
+        return None  # the replay itself reports the cassette as missing or broken
+    for body in doc["bodies"]:
+        text = body if isinstance(body, str) else ""  # a base64 body holds no text code
+        found = pattern.search(text)
+        if found:
+            return found.group(0)
+    return None
+
+
 def is_mismatch(exc: BaseException) -> bool:
     """True for vcrpy's "no recorded request matches" error (a stale cassette)."""
     return type(exc).__name__ == "CannotOverwriteExistingCassetteException"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from conformance.client import Client
 from conformance.display import escape_controls, escape_tree
 from conformance.oracles import ORACLES
 from conformance.oracles.base import no_verdict_from_failures
-from conformance.probe import Probe
+from conformance.probe import FRESH, Probe, fresh_code, unrecorded_code
 from conformance.results import Declared, Observed, Result, decide_outcome
 from conformance.secrets import scrub
 from conformance.settings import Settings
@@ -44,6 +45,18 @@ def make_client(target: Target, settings: Settings, api_key: str | None, **kwarg
     )
 
 
+def _fresh_source(mode: str, cassette: Path, case_id: str) -> Callable[[], str]:
+    """Where the row's ``{{FRESH}}`` code comes from: drawn at random when the endpoint is
+    called (live, record: the cassette then holds it in its requests), read back from the
+    cassette in replay. A cassette without one (recorded before the row used it) gets a
+    code derived from the case id (:func:`~conformance.probe.unrecorded_code`), which
+    matches no recorded request: the row is reported stale, with the command that
+    re-records it."""
+    if mode != "replay":
+        return fresh_code
+    return lambda: recording.recorded_code(cassette, FRESH) or unrecorded_code(case_id)
+
+
 def run_case(
     case: Case,
     target: Target,
@@ -56,18 +69,19 @@ def run_case(
     secrets: list[str] | None = None,
 ) -> Result:
     declared = declared_for(case, target.profile, profiles)
+    cassette = recording.cassette_path(cassette_dir or Path("cassettes"), target.name, case.id)
     probe = Probe(
         case_id=case.id,
         model=target.model,
         extra_body=target.extra_body,
         client=client,
         settings=settings,
+        fresh_source=_fresh_source(mode, cassette, case.id),
     )
     before = (client.requests, client.input_tokens, client.output_tokens)
     started = time.monotonic()
     client.row_deadline = transport.row.at = started + settings.budget.row_seconds
     client.budget_note = None
-    cassette = recording.cassette_path(cassette_dir or Path("cassettes"), target.name, case.id)
     try:
         with recording.cassette(mode, cassette, secrets or []):
             obs = no_verdict_from_failures(probe, ORACLES[case.oracle](probe, case))

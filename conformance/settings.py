@@ -68,6 +68,9 @@ class Usage:
     tolerance: float = 0.1  # reported prompt tokens may differ from count_tokens by this share
     output_slack: int = 2  # output_tokens may differ from the counted text deltas by this much
     long_prompt_words: int = 20000  # filler words (~1 token each) past a 16k-token context
+    # a text of W words is at least this many tokens per word in any tokenizer: the floor the
+    # uncached rows hold a fresh prompt's uncached tokens to
+    min_tokens_per_word: float = 0.5
 
 
 @dataclass(frozen=True)

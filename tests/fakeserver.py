@@ -148,6 +148,13 @@ DEVIATIONS = FAULTS | frozenset(
         "empty_message_id",  # every Message (and message_start) has id ""
         "models_without_has_more",  # GET /v1/models leaves out has_more
         "zero_input_tokens",  # usage.input_tokens 0 everywhere (message_start too)
+        # input_tokens 0 and the whole prompt claimed as cache_read_input_tokens, everywhere: a
+        # proxy that zeroes input_tokens in front of a server whose automatic prompt cache
+        # already holds the prompt (llama-server answers a repeated prompt with input_tokens 1)
+        "zero_input_tokens_as_cache_read",
+        # a cache read is taken off input_tokens but cache_read_input_tokens is left out: the
+        # prompt shrinks to its uncached part once it is cached
+        "cache_read_left_out",
         "stream_past_max_tokens",  # a stream sends more text deltas than max_tokens allows
         "drop_input_json_delta",  # streamed tool_use blocks get no input_json_delta events
         "tool_index_from_1",  # streamed content blocks are numbered from 1
@@ -187,6 +194,7 @@ STORY = (
     "at sea and every one of them owed him a little of its safety."
 )
 NUMBERS = "one two three four five six seven eight nine ten"
+CACHE_FIELDS = ("cache_creation_input_tokens", "cache_read_input_tokens")
 
 
 def count_tokens(text: str) -> int:
@@ -605,6 +613,13 @@ class FakeAnthropic:
         usage["output_tokens"] = max(used, 1)
         if "zero_input_tokens" in self.deviations:
             usage["input_tokens"] = 0
+        if "zero_input_tokens_as_cache_read" in self.deviations:
+            usage["cache_read_input_tokens"] = sum(
+                usage.pop(k) for k in ("input_tokens", *CACHE_FIELDS)
+            )
+            usage.update(input_tokens=0, cache_creation_input_tokens=0)
+        if "cache_read_left_out" in self.deviations:
+            del usage["cache_read_input_tokens"]
         message = {
             "id": "" if "empty_message_id" in self.deviations else f"msg_fake{number:06d}",
             "type": "message",

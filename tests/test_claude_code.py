@@ -63,6 +63,20 @@ def test_readiness_does_not_work_when_no_setting_covers_the_failure() -> None:
     assert "claude_code.usage.stream" in line  # named, with no setting for it
 
 
+def test_readiness_names_the_uncached_usage_rows_claude_code_reads() -> None:
+    """A prompt reported as cached though no cache could hold it is a context meter that
+    reads too little: works-as-is requests are qualified by it, with no setting to offer."""
+    records = [rec(s, "pass") for s in SHAPES] + [
+        rec("claude_code.usage.input_tokens", "pass"),  # the static row: masked by the cache
+        rec("claude_code.usage.uncached", "fail", "input_tokens 0 for a prompt no cache"),
+        rec("claude_code.usage.uncached_stream", "fail", "input_tokens 0"),
+    ]
+    assert claude_code_readiness(records) == (
+        "works as is; and these Claude Code rows fail with no setting for them: "
+        "claude_code.usage.uncached, claude_code.usage.uncached_stream"
+    )
+
+
 def test_readiness_is_silent_without_client_shape_rows() -> None:
     assert claude_code_readiness([rec("claude_code.usage.stream", "fail")]) is None
 

@@ -131,3 +131,69 @@ def test_stream_replays_byte_for_byte(harness: Any, tmp_path: Path) -> None:
     replayed = harness.run("fields.stream", mode="replay", cassette_dir=tmp_path)
     assert replayed.observed == "honored"
     assert replayed.evidence["events"] == recorded.evidence["events"]
+
+
+UNCACHED = "claude_code.usage.uncached"
+
+
+def fresh_codes(requests: list[Any]) -> set[str]:
+    from conformance.probe import FRESH
+
+    return {m.group(0) for r in requests for m in FRESH.finditer(str(r.body))}
+
+
+def test_a_fresh_code_is_drawn_per_run_and_replayed_from_the_cassette(
+    harness: Any, tmp_path: Path
+) -> None:
+    """{{FRESH}} is random when the endpoint is called, so a second run's prompt is as new to
+    the endpoint's cache as the first's; replay reads the recorded code back and sends the
+    recorded bytes."""
+    first = harness.run(UNCACHED, mode="record", cassette_dir=tmp_path)
+    (recorded,) = fresh_codes(harness.server.requests)  # one code, in both requests
+    assert len(harness.server.requests) == 2
+    second = harness.run(UNCACHED)  # live, against the same server and its cache
+    assert first.observed == second.observed == "honored", (first.message, second.message)
+    assert len(fresh_codes(harness.server.requests)) == 2, "each run draws its own code"
+    assert second.evidence["usage"]["cache_read_input_tokens"] == 0  # a miss: nothing cached
+    assert second.evidence["usage_again"]["cache_read_input_tokens"] > 1000  # the repeat hits
+
+    sent = len(harness.server.requests)
+    replayed = harness.run(UNCACHED, mode="replay", cassette_dir=tmp_path)
+    assert len(harness.server.requests) == sent, "replay must not fall through to the network"
+    assert replayed.observed == "honored", replayed.message
+    assert replayed.evidence["fresh_code"] == recorded
+    assert replayed.evidence["usage"] == first.evidence["usage"]
+
+
+def test_a_cassette_without_the_fresh_code_is_stale(harness: Any, tmp_path: Path) -> None:
+    harness.run(UNCACHED, mode="record", cassette_dir=tmp_path)
+    path = tmp_path / "fake" / f"{UNCACHED}.json"
+    (code,) = fresh_codes(harness.server.requests)
+    path.write_text(path.read_text().replace(code, "recorded before the row had a code"))
+    replayed = harness.run(UNCACHED, mode="replay", cassette_dir=tmp_path)
+    assert replayed.observed == "error"
+    assert "stale: the probe changed since it was recorded" in replayed.message
+    assert f"-k '{UNCACHED}[fake]'" in replayed.message
+
+
+def test_recorded_code_reads_requests_only(tmp_path: Path) -> None:
+    from conformance.probe import FRESH
+
+    path = tmp_path / "c.json"
+
+    def write(bodies: list[str]) -> None:
+        answer = {"status": {"code": 200}, "headers": {}, "body": {"string": "ZFAAAAAAAAAA"}}
+        items = [{"request": {"body": n}, "response": answer} for n in range(len(bodies))]
+        doc = {"format": cassettefile.FORMAT, "bodies": bodies, "interactions": items}
+        path.write_text(json.dumps(doc))
+
+    write(["no code"])  # the answer quotes a code: not the request's
+    assert recorded_code(path, FRESH) is None
+    write(["no code", '{"t": "Session ZFBBBBBBBBBB."}'])
+    assert recorded_code(path, FRESH) == "ZFBBBBBBBBBB"
+    path.write_text('{"interactions": [unclosed')
+    assert recorded_code(path, FRESH) is None
+    assert recorded_code(tmp_path / "absent.json", FRESH) is None
+
+
+recorded_code = recording.recorded_code

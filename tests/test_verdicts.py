@@ -159,6 +159,11 @@ TOKEN_DIFF_ROWS = (
     "content.mcp_tool_use", "content.mcp_tool_result", "extras.system_role.mid_conversation",
     "fields.system", "tools.description",
 )  # fmt: skip
+# the usage rows whose prompt opens with a code drawn per run ({{FRESH}}): no cache holds it
+UNCACHED_ROWS = {
+    "claude_code.usage.uncached": "violated",
+    "claude_code.usage.uncached_stream": "violated",
+}
 FLIPS: dict[str, dict[str, str]] = {
     # the count_tokens row's 1-token usage request answers more: a wire violation in its evidence
     "ignore_max_tokens": {
@@ -306,9 +311,26 @@ FLIPS: dict[str, dict[str, str]] = {
         "claude_code.usage.input_tokens": "violated",
         "claude_code.usage.cache_fields": "violated",
         "claude_code.usage.stream": "violated",
+        **UNCACHED_ROWS,
         "claude_code.billing_header.prefix_cache": "inconclusive",  # 0 prompt tokens
         **{r: "ignored" for r in TOKEN_DIFF_ROWS},
         "extras.tools.defer_loading": "inconclusive",  # 0 tokens, with the tool or without
+    },
+    # issue 24's masking case: the totals still add up, so only a prompt no cache can hold
+    # (and the cache rows, which now see every prompt read from cache) tells
+    "zero_input_tokens_as_cache_read": {
+        **UNCACHED_ROWS,
+        "claude_code.billing_header.prefix_cache": "inconclusive",  # "already cached"
+        "content.text.cache_control": "ignored",  # with or without the marker: all "read"
+        "content.tool_use.cache_control": "ignored",
+        "content.tool_result.cache_control": "ignored",
+        "tools.cache_control": "ignored",
+    },
+    # the repeat adds up to its uncached part only
+    "cache_read_left_out": {
+        **UNCACHED_ROWS,
+        "claude_code.usage.cache_fields": "violated",
+        "claude_code.billing_header.prefix_cache": "inconclusive",  # no cache_read to judge by
     },
     "stream_past_max_tokens": {"claude_code.usage.stream": "violated"},
     "drop_input_json_delta": {**TOOL_STREAM},
@@ -534,6 +556,11 @@ CLAUDE_CODE_MESSAGES = [
     ("zero_input_tokens", "claude_code.usage.input_tokens", "prompt's tokens are 0"),
     ("zero_input_tokens", "claude_code.usage.stream", "message_start.usage.input_tokens"),
     ("stream_past_max_tokens", "claude_code.usage.stream", "text deltas for max_tokens 6"),
+    ("zero_input_tokens", "claude_code.usage.uncached", "input_tokens 0 for a prompt no cache"),
+    ("zero_input_tokens_as_cache_read", "claude_code.usage.uncached", "cache_read_input_tokens 1"),
+    ("zero_input_tokens_as_cache_read", "claude_code.usage.uncached_stream", "input_tokens 0"),
+    ("cache_read_left_out", "claude_code.usage.uncached", "sent again adds up to 4 prompt"),
+    ("cache_read_left_out", "claude_code.usage.uncached_stream", "it does not remove them"),
     ("no_usage_in_message_delta", "claude_code.usage.stream", "output_tokens is missing"),
     ("drop_input_json_delta", "claude_code.tool_input.stream", "differs from unstreamed"),
     ("tool_index_from_1", "claude_code.tool_input.parallel_stream", "block indices [1, 2]"),
@@ -561,6 +588,68 @@ def test_claude_code_rows_name_the_deviation(
 ) -> None:
     result = harness.run(case_id)
     assert words in result.message, result.message
+
+
+# (usage of the fresh request, of the repeat) -> the violation named, or None: 800 words
+# behind the code, so at least 400 uncached tokens (settings: usage.min_tokens_per_word 0.5).
+UNCACHED_USAGE = [
+    ({"input_tokens": 1000}, {"input_tokens": 1000}, None),  # no cache at all
+    ({"input_tokens": 990, "cache_read_input_tokens": 10},  # the template's few tokens
+     {"input_tokens": 1, "cache_read_input_tokens": 999}, None),  # llama-server's repeat
+    ({"input_tokens": 5, "cache_creation_input_tokens": 995},  # Anthropic with the marker
+     {"input_tokens": 5, "cache_read_input_tokens": 995}, None),
+    ({"input_tokens": 1, "cache_read_input_tokens": 999}, {"input_tokens": 1000},
+     "1 uncached prompt tokens (input_tokens 1 + cache_creation_input_tokens 0) for the 800 "
+     "words behind a code no cache holds: at least 400"),  # a cached answer to a fresh prompt
+    ({"input_tokens": 0, "cache_creation_input_tokens": 1000}, {"input_tokens": 1000},
+     "input_tokens 0 for a prompt no cache can hold"),
+    ({"cache_read_input_tokens": 1000}, {"input_tokens": 1000}, "input_tokens is None"),
+    ({"input_tokens": 1000}, {"input_tokens": 1}, "sent again adds up to 1 prompt tokens"),
+    ({"input_tokens": 1000}, {}, "sent again reports no input_tokens"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("first", "again", "named"), UNCACHED_USAGE)
+def test_uncached_usage_is_judged_by_each_of_its_checks(
+    first: dict[str, int], again: dict[str, int], named: str | None
+) -> None:
+    from conformance.oracles.uncached import _uncached_found
+    from conformance.probe import Probe
+    from conftest import settings_for_tests
+
+    p = Probe("t", "m", {}, None, settings_for_tests())  # type: ignore[arg-type]
+    found = _uncached_found(p, first, again, 800)
+    assert found == [] if named is None else any(named in f for f in found), found
+
+
+def test_a_stream_without_message_start_is_named_by_the_uncached_stream_row() -> None:
+    """What live llama-server once sent for a one-token stream whose token gave no text:
+    message_delta and message_stop only. The client has no prompt usage at all."""
+    import json
+
+    from conformance.exchange import Exchange
+    from conformance.oracles.uncached import uncached_stream
+    from conformance.probe import Probe
+    from conftest import repo_cases, settings_for_tests
+
+    delta = {"type": "message_delta", "delta": {"stop_reason": "max_tokens"},
+             "usage": {"output_tokens": 1}}  # fmt: skip
+    raw = f"event: message_delta\ndata: {json.dumps(delta)}\n\n".encode()
+    raw += b'event: message_stop\ndata: {"type": "message_stop"}\n\n'
+
+    class Canned(Probe):
+        def send(self, label: str, body: Any, **kwargs: Any) -> Exchange:
+            ex = Exchange("POST", "/v1/messages", {}, body, 200,
+                          {"content-type": "text/event-stream"}, raw)  # fmt: skip
+            self.exchanges.append((label, ex))
+            return ex
+
+    cases, _ = repo_cases()
+    p = Canned("claude_code.usage.uncached_stream", "m", {}, None, settings_for_tests())  # type: ignore[arg-type]
+    obs = uncached_stream(p, cases["claude_code.usage.uncached_stream"])
+    assert obs.observed is Observed.VIOLATED
+    assert "the fresh prompt's stream has no message_start with usage" in obs.message
+    assert "the repeated stream has no message_start with usage" in obs.evidence["violations"]
 
 
 def test_leak_pattern_finds_traces_and_paths_not_prose() -> None:

@@ -98,6 +98,11 @@ def oracle(
     return ORACLES.register(name, params, required)
 
 
+def within(a: int, b: int, share: float) -> bool:
+    """Two token counts agree: they differ by at most ``share`` of the larger (or by 1)."""
+    return abs(a - b) <= max(1, share * max(a, b))
+
+
 def failure(ex: Exchange, what: str = "the probe") -> Observation | None:
     """The common answer when a probe did not get a 2xx: rejected (4xx) or error."""
     if ex.ok:

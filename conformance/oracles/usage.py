@@ -10,6 +10,9 @@ One oracle, ``claude_code``, with ``params.check`` naming the observation:
   non-streamed answer's prompt tokens within the tolerance; ``message_delta.usage.output_tokens``
   agrees with the number of text deltas (within ``output_slack``); the stream obeys
   ``max_tokens``. Claude Code's context meter and auto-compaction read these numbers.
+- ``uncached`` / ``uncached_stream`` (``oracles.uncached``): a prompt no cache can hold
+  (it opens with ``{{FRESH}}``, a code drawn for each run) is reported uncached, and the same
+  request sent again adds up to the same prompt, unstreamed and streamed.
 - ``tool_stream``: ``input_json_delta`` pieces join to JSON equal to the non-streamed
   ``input``; every tool_use block has its own, consecutive index, from 0 (``min_tools: 2``:
   inconclusive unless the model made two calls).
@@ -34,24 +37,28 @@ from typing import Any
 
 from conformance import sse, wire
 from conformance.client import Exchange, prompt_tokens
+from conformance.exchange import CACHE_FIELDS
 from conformance.filler import filler
-from conformance.oracles.base import failure, oracle, tool_uses
+from conformance.oracles.base import failure, oracle, tool_uses, within
 
-# claude_code() dispatches on the name _<check>; this check lives in a module of its own
+# claude_code() dispatches on the name _<check>; these checks live in modules of their own
 from conformance.oracles.prefix_cache import prefix_cache as _prefix_cache  # noqa: F401
+from conformance.oracles.uncached import uncached as _uncached  # noqa: F401
+from conformance.oracles.uncached import uncached_stream as _uncached_stream  # noqa: F401
 from conformance.probe import Probe
 from conformance.vocabulary import Observation, Observed
 
 CHECKS = (
     "usage",
     "stream_usage",
+    "uncached",
+    "uncached_stream",
     "tool_stream",
     "graceful",
     "prompt_too_long",
     "stream_end",
     "prefix_cache",
 )
-CACHE_FIELDS = ("cache_creation_input_tokens", "cache_read_input_tokens")
 TOO_LONG = re.compile(r"too long|too many tokens|context (length|window|size)|exceed", re.I)
 # What a 5xx body must not show: a Python/JS/Go stack trace or a path on the server.
 LEAKS = re.compile(
@@ -77,10 +84,6 @@ def claude_code(p: Probe, case: Any) -> Observation:
     ``usage``, ``stream_usage``, ``tool_stream``, ``graceful``, ``prompt_too_long``,
     ``stream_end`` and ``prefix_cache``; the module's docstring says what each observes."""
     return globals()["_" + case.params["check"]](p, case)
-
-
-def _within(a: int, b: int, share: float) -> bool:
-    return abs(a - b) <= max(1, share * max(a, b))
 
 
 def _counted(p: Probe, body: dict[str, Any]) -> tuple[int | None, Exchange]:
@@ -113,7 +116,7 @@ def _usage(p: Probe, case: Any) -> Observation:
         missing = [k for k in CACHE_FIELDS if not isinstance(usage.get(k), int)]
         if missing:
             found.append(f"usage leaves out {', '.join(missing)}")
-    if counted is not None and isinstance(used, int) and not _within(used, counted, tol):
+    if counted is not None and isinstance(used, int) and not within(used, counted, tol):
         found.append(f"usage says {used} prompt tokens, count_tokens {counted}")
     if found:
         return wire.judge("usage", found, evidence)
@@ -177,7 +180,7 @@ def _stream_usage(p: Probe, case: Any) -> Observation:
         found.append(
             f"message_start.usage.input_tokens (plus cache fields) is {started!r}, not > 0"
         )
-    elif isinstance(reference, int) and not _within(started, reference, tol):
+    elif isinstance(reference, int) and not within(started, reference, tol):
         found.append(
             f"message_start says {started} prompt tokens, the same request unstreamed {reference}"
         )
