@@ -164,6 +164,14 @@ UNCACHED_ROWS = {
     "claude_code.usage.uncached": "violated",
     "claude_code.usage.uncached_stream": "violated",
 }
+# The Claude Code turns that send its experimental betas (all but those captured with
+# CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1): a refusal of any of those betas refuses them.
+BETA_SHAPES_REJECTED = {
+    r: "rejected"
+    for r in CLAUDE_CODE_SHAPES
+    if not r.endswith(("with_disable_experimental_betas", "with_all_three"))
+}
+
 FLIPS: dict[str, dict[str, str]] = {
     # the count_tokens row's 1-token usage request answers more: a wire violation in its evidence
     "ignore_max_tokens": {
@@ -325,6 +333,7 @@ FLIPS: dict[str, dict[str, str]] = {
         "content.tool_use.cache_control": "ignored",
         "content.tool_result.cache_control": "ignored",
         "tools.cache_control": "ignored",
+        "extras.cache_control.automatic": "ignored",  # reads with and without the marker
     },
     # the repeat adds up to its uncached part only
     "cache_read_left_out": {
@@ -339,11 +348,7 @@ FLIPS: dict[str, dict[str, str]] = {
     "reject_context_management": {
         "claude_code.context_management": "rejected",
         # every Claude Code turn sends it, unless CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1
-        **{
-            r: "rejected"
-            for r in CLAUDE_CODE_SHAPES
-            if not r.endswith(("with_disable_experimental_betas", "with_all_three"))
-        },
+        **BETA_SHAPES_REJECTED,
     },
     # a 500 with a traceback: to the stop-reason row the working endpoint's refusal (rejected)
     "context_500": {"claude_code.prompt_too_long": "violated"},
@@ -363,11 +368,7 @@ FLIPS: dict[str, dict[str, str]] = {
         "extras.tools.defer_loading": "rejected",
         "claude_code.tool_search.defer_loading": "rejected",
         # every Claude Code turn defers a tool, unless CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1
-        **{
-            r: "rejected"
-            for r in CLAUDE_CODE_SHAPES
-            if not r.endswith(("with_disable_experimental_betas", "with_all_three"))
-        },
+        **BETA_SHAPES_REJECTED,
     },
     "load_deferred_tools": {"extras.tools.defer_loading": "ignored"},
     # the validation row's invalid arm is an unknown beta too

@@ -58,7 +58,7 @@ def md_state(st: dict[str, Any] | None) -> str:
     return text
 
 
-def _cell(row: Row, target: TargetView, page: str) -> str:
+def _cell(row: Row, target: TargetView, page: str, link_passes: bool = True) -> str:
     record = row.cells.get(target.name)
     declared = row.declared.get(target.name)
     if record is None and declared:
@@ -72,7 +72,10 @@ def _cell(row: Row, target: TargetView, page: str) -> str:
     st = state(record)
     assert st is not None
     href = f"{page}#{cell_id(target.name, row.id)}"
-    link = f"[{ICONS.get(st['outcome'], '')} {md(st['observed'])}]({href})"
+    text = f"{ICONS.get(st['outcome'], '')} {md(st['observed'])}"
+    if st["outcome"] == "pass" and not link_passes:
+        return text
+    link = f"[{text}]({href})"
     if st["outcome"] == "fail" and st.get("declared"):
         link += f" (declared {md(st['declared'])})"
     mark = expect_mark(record)
@@ -207,14 +210,14 @@ def _matrix_tables(view: View, targets: list[TargetView], page: str, reasons: st
     for table, rows in view.matrix.tables:
         out += [f"### {md(table)}", "", header, rule]
         for row in rows:
-            cells = [_cell(row, t, page) for t in targets]
+            cells = [_cell(row, t, page, link_passes="compact" not in reasons) for t in targets]
             out.append(f"| {md(row.title)} | " + " | ".join(cells) + " |")
         if not all(t.declared_only for t in targets):
             totals = [_counts(count_outcomes(records_of(t.name, rows))) for t in targets]
             out.append("| **Total** | " + " | ".join(totals) + " |")
         out.append("")
-        if reasons != "none":
-            out += _reasons(rows, targets, only_new=reasons == "new")
+        if reasons != "compact":
+            out += _reasons(rows, targets, only_new=reasons != "all")
     return out
 
 
@@ -319,15 +322,16 @@ COMMENT_CHARS = 60_000
 def render(view: View, page: str = "index.html") -> str:
     """The Markdown for ``view``; ``page`` is the URL of index.html the cells link to.
 
-    When every reason would carry the file past ``COMMENT_CHARS`` (many observed targets),
-    only the reasons of NEW cells and stale expectations stay (what a reviewer must read),
-    and, past it still, none; a line says which. Every cell still links to its reason and
-    evidence on the page, and the file still fits a pull-request comment."""
-    for reasons in ("all", "new"):
+    When every reason would carry the file past ``COMMENT_CHARS`` (many observed targets or
+    rows), only the reasons of NEW cells and stale expectations stay (what a reviewer must
+    read); past it still, passing cells are written without their link (every cell that did
+    not pass still links); and past it even then, no reasons. A line says which. The file
+    still fits a pull-request comment, and the page holds everything."""
+    for reasons in ("all", "new", "new-compact"):
         text = _render(view, page, reasons)
         if len(text) <= COMMENT_CHARS:
             return text
-    return _render(view, page, "none")
+    return _render(view, page, "compact")
 
 
 def _render(view: View, page: str, reasons: str) -> str:
@@ -346,15 +350,17 @@ def _render(view: View, page: str, reasons: str) -> str:
     if view.drift is not None:
         out += _drift(view.drift)
     if reasons != "all":
-        kept = (
-            "only those of NEW cells and stale expectations are kept"
-            if reasons == "new"
-            else "they are left out"
-        )
+        kept = {
+            "new": "only those of NEW cells and stale expectations are kept",
+            "new-compact": "only those of NEW cells and stale expectations are kept, and "
+            "passing cells are not linked",
+            "compact": "they are left out, and passing cells are not linked",
+        }[reasons]
         out += [
             f"_Reasons and notes: {kept}; with {len(shown)} targets all of them would carry "
             f"this file past {COMMENT_CHARS:,} characters (a pull-request comment holds "
-            f"65,536). Each cell links to its reason, notes and evidence on the page._",
+            f"65,536). Each cell{' that did not pass' if 'compact' in reasons else ''} links "
+            "to its reason, notes and evidence on the page._",
             "",
         ]
     out += _matrix_tables(view, shown, page, reasons=reasons)
