@@ -32,6 +32,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from conformance import yamlfile
+
 FORMAT = "anthropic-conformance/cassette/2"
 SUFFIX = ".json"
 
@@ -169,7 +171,7 @@ class Persister:
     """Reads and writes cassette files as UTF-8 whatever the locale, and refuses a file over
     ``max_bytes`` before reading it (a cassette is untrusted input like any other)."""
 
-    max_bytes = 16 * 1024 * 1024
+    max_bytes = yamlfile.MAX_FILE_BYTES  # the one cap on input files
 
     @classmethod
     def load_cassette(cls, cassette_path: str | Path, serializer: Any) -> Any:

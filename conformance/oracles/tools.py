@@ -57,6 +57,13 @@ def _validate_input(tool: dict[str, Any] | None, block: dict[str, Any]) -> str |
     return None
 
 
+def _input_problems(trial: int, body: dict[str, Any], uses: list[dict[str, Any]]) -> list[str]:
+    """``trial N: <problem>`` for each call whose input fails its tool's schema in ``body``."""
+    tools = {t.get("name"): t for t in body.get("tools", []) if isinstance(t, dict)}
+    found = (_validate_input(tools.get(b.get("name")), b) for b in uses)
+    return [f"trial {trial + 1}: {problem}" for problem in found if problem]
+
+
 @oracle(
     "tool_use",
     params={
@@ -149,23 +156,15 @@ class Trials:
 
     def add(self, trial: int, body: dict[str, Any], uses: list[dict[str, Any]], want: Any) -> None:
         self.counts.append(len(uses))
-        tools = {t.get("name"): t for t in body.get("tools", []) if isinstance(t, dict)}
         # a trial is right when it called the wanted tool and nothing else: a second call
         # of another tool in the same answer is not a named choice honored
         self.right += bool(uses) and all(block.get("name") == want for block in uses)
-        for block in uses:
-            self.names.append(block.get("name"))
-            problem = _validate_input(tools.get(block.get("name")), block)
-            if problem:
-                self.problems.append(f"trial {trial + 1}: {problem}")
+        self.names.extend(block.get("name") for block in uses)
+        self.problems.extend(_input_problems(trial, body, uses))
 
     def check_control(self, trial: int, body: dict[str, Any], uses: list[dict[str, Any]]) -> None:
         """Record the schema problems of the control arm's calls (``strict``'s control)."""
-        tools = {t.get("name"): t for t in body.get("tools", []) if isinstance(t, dict)}
-        for block in uses:
-            problem = _validate_input(tools.get(block.get("name")), block)
-            if problem:
-                self.control_problems.append(f"trial {trial + 1}: {problem}")
+        self.control_problems.extend(_input_problems(trial, body, uses))
 
     @property
     def called(self) -> int:

@@ -148,7 +148,7 @@ def _uncached_judged(
 
 def _stream_usage_of(ex: Exchange) -> tuple[Any, Any, Any]:
     """(message_start's usage, the last message_delta's, the usage a client ends up with)."""
-    events = sse.parse(ex.raw)
+    events = ex.events if ex.events is not None else sse.parse(ex.raw)  # parsed on receipt
     start = next((e.data for e in events if e.type == "message_start" and e.data), None)
     delta = None
     for e in events:
