@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from conformance import cassettefile, yamlfile
+from conformance import cassettefile, transport, yamlfile
 from conformance.secrets import (
     CREDENTIAL_HEADERS,
     scrub_body,
@@ -145,34 +145,61 @@ def _vcr(secrets: list[str], record_mode: str) -> Any:
     return v
 
 
-# httpx transports of other packages that vcrpy patches when they are installed; it tries to
-# import each on every cassette, and an absent module is searched for on all of sys.path
-# each time (a third of opening a cassette).
-OPTIONAL_HTTPX_TRANSPORTS = ("httpx_curl_cffi", "pyreqwest")
+# vcrpy's merged config keys for its use_cassette decorator, not for Cassette itself.
+CONTEXT_ONLY = ("path_transformer", "func_path_generator", "record_on_exception")
 
 
 @functools.cache
-def _note_absent_transports() -> None:
-    """Record each absent optional transport in ``sys.modules`` as None, Python's own mark
-    for "cannot be imported", so vcrpy's attempt fails at once; one installed is untouched."""
-    import importlib.util
-
-    for name in OPTIONAL_HTTPX_TRANSPORTS:
-        if name not in sys.modules and importlib.util.find_spec(name) is None:
-            sys.modules[name] = None  # type: ignore[assignment]
+def _replay_vcr() -> Any:
+    return _vcr([], "none")
 
 
-def _replayer(path: Path) -> Any:
-    """vcrpy's cassette for replay, without the record-time filters: replay records nothing,
-    and vcrpy wraps the filters in a deep copy of the request at every lookup (and of each
-    recorded response as it loads), which cost more than the replay itself."""
+def _load_replay(path: Path) -> Any:
+    """vcrpy's cassette at ``path``, loaded for replay through vcrpy's own serializer,
+    persister and matcher registry, without the record-time filters: replay records
+    nothing, and vcrpy wraps the filters in a deep copy of the request at every lookup."""
     from vcr.cassette import Cassette
 
-    _note_absent_transports()
-    config = _vcr([], "none").get_merged_config(path=str(path))
+    config = _replay_vcr().get_merged_config(path=str(path))
     config["before_record_request"] = None
     config["before_record_response"] = None
-    return Cassette.use(**config)
+    for name in CONTEXT_ONLY:  # what vcrpy's context decorator takes before Cassette does
+        config.pop(name, None)
+    try:
+        return Cassette.load(**config)
+    except Exception as exc:  # vcrpy parses the file here
+        raise CassetteBroken(f"cassette {shown_path(path)} is not readable: {_brief(exc)}") from None
+
+
+def _server(cassette: Any, path: Path) -> Any:
+    """What the client calls instead of the network while a row replays ``cassette``
+    (:data:`conformance.transport.replay`): vcrpy's lookup and play count, answered as the
+    ``httpx.Response`` vcrpy's httpx stub would build, without patching httpx for every
+    row (that patching was a fifth of replay). A request the cassette does not hold raises
+    vcrpy's own "cannot overwrite" error, which the runner reports as a stale cassette."""
+    import httpx
+    from vcr.errors import CannotOverwriteExistingCassetteException
+    from vcr.request import Request
+
+    def serve(sent: httpx.Request) -> httpx.Response:
+        request = Request(sent.method, str(sent.url), sent.read(), sent.headers)
+        if not cassette.can_play_response_for(request):
+            raise CannotOverwriteExistingCassetteException(
+                cassette=cassette, failed_request=request
+            )
+        recorded = cassette.play_response(request)
+        try:
+            message = recorded["status"].get("message")
+            return httpx.Response(
+                recorded["status"]["code"],
+                headers=[(k, v) for k, values in recorded["headers"].items() for v in values],
+                stream=httpx.ByteStream(recorded["body"]["string"]),
+                extensions={"reason_phrase": message.encode("ascii")} if message else None,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CassetteBroken(f"cassette {shown_path(path)} is broken: {_brief(exc)}") from None
+
+    return serve
 
 
 @contextlib.contextmanager
@@ -184,20 +211,12 @@ def cassette(mode: str, path: Path, secrets: list[str]) -> Iterator[None]:
     if mode == "replay":
         if not path.exists():
             raise CassetteMissing(_missing(path))
-        manager = _replayer(path)
-        try:
-            manager.__enter__()
-        except Exception as exc:  # vcrpy loads (and parses) the file here
-            raise CassetteBroken(
-                f"cassette {shown_path(path)} is not readable: {_brief(exc)}"
-            ) from None
+        previous = getattr(transport.replay, "serve", None)
+        transport.replay.serve = _server(_load_replay(path), path)
         try:
             yield
-        except BaseException:
-            if not manager.__exit__(*sys.exc_info()):
-                raise
-        else:
-            manager.__exit__(None, None, None)
+        finally:
+            transport.replay.serve = previous
         return
     if mode == "record":
         # Record into a scratch file beside the real one, then rename: re-recording replaces

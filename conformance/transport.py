@@ -24,6 +24,37 @@ deadline = threading.local()
 row = threading.local()
 
 
+# What this thread serves instead of the network while it replays a cassette (``serve``, set
+# by conformance.recording for the length of one row), or nothing: requests go out.
+replay = threading.local()
+
+
+class _Replayable(httpx.BaseTransport):
+    """A client's way out: the network, or, while this thread replays a cassette, the
+    recorded answer to the request exactly as httpx built it (auth from the URL's userinfo,
+    default headers, normalized URL), so it matches what was recorded."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        serve = getattr(replay, "serve", None)
+        return self.inner.handle_request(request) if serve is None else serve(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def replayable(client: httpx.Client) -> None:
+    """Route every transport of ``client`` (its own and any proxy mounts from the
+    environment) through :data:`replay`: in replay no request of it reaches the network."""
+    client._transport = _Replayable(client._transport)
+    client._mounts = {
+        pattern: None if inner is None else _Replayable(inner)
+        for pattern, inner in client._mounts.items()
+    }
+
+
 def row_time_up() -> bool:
     """True once the row this thread runs is past its time budget."""
     at = getattr(row, "at", None)

@@ -263,6 +263,22 @@ def test_canonical_stream_passes_and_accumulates() -> None:
     assert accumulated["usage"] == MESSAGE["usage"]
 
 
+def test_a_stream_still_judged_past_the_row_budget_stops_being_judged() -> None:
+    """Issue 25: the row budget covers judging, not only the wire. Past the row's deadline
+    the stream's events stop being checked, and no accumulated Message is returned."""
+    import time
+
+    from conformance import transport
+
+    transport.row.at = time.monotonic() - 1
+    try:
+        found, accumulated = protocol.check_stream(CANONICAL_STREAM, max_tokens=100)
+    finally:
+        transport.row.at = None
+    assert accumulated is None
+    assert found == ["event 0: the row time budget ran out; events from here not checked"]
+
+
 def test_thinking_block_may_start_without_signature() -> None:
     # The docs' example omits `signature` in content_block_start; the overlay relaxes that
     # there only (a final Message still needs it, see test_message_deviation).
