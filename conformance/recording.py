@@ -14,7 +14,6 @@ import contextlib
 import functools
 import os
 import re
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,7 +167,9 @@ def _load_replay(path: Path) -> Any:
     try:
         return Cassette.load(**config)
     except Exception as exc:  # vcrpy parses the file here
-        raise CassetteBroken(f"cassette {shown_path(path)} is not readable: {_brief(exc)}") from None
+        raise CassetteBroken(
+            f"cassette {shown_path(path)} is not readable: {_brief(exc)}"
+        ) from None
 
 
 def _server(cassette: Any, path: Path) -> Any:
