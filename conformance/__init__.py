@@ -12,11 +12,13 @@ Where each concept lives, in layers; a module imports only from its own layer or
    endpoint's text before any screen or report),
    ``settings`` (typed ``cases/settings.yaml``, defaults written once),
    ``vocabulary`` (observed / declared / outcome, ``Observation``), ``filler`` (neutral filler
-   text), ``hookspecs`` (the hooks a conftest may implement: ``pytest_conformance_result``,
+   text), ``fastschema`` (a compiled yes/no for JSON Schema; jsonschema says what is wrong),
+   ``hookspecs`` (the hooks a conftest may implement: ``pytest_conformance_result``,
    ``pytest_conformance_report``).
 1. inputs and transport pieces: ``cases`` (case files, params checked against each oracle's
    schema), ``targets``, ``sse`` (stream parsing and grammar), ``limits`` (rate limits shared
-   by xdist workers), ``transport`` (the per-request deadline below httpx), ``sdk`` (does
+   by xdist workers), ``transport`` (the per-request deadline below httpx, and the way a
+   replayed row's answers reach the client), ``sdk`` (does
    the official SDK load an answer?).
 2. the wire: ``client`` (HTTP: auth, limits, retries, budgets, accounting), ``exchange``
    (one request and its answer, scrubbed before it is cut), ``protocol`` (schemas

@@ -28,7 +28,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from conformance import sse
+from conformance import fastschema, sse
 from conformance.sdk import SDKUnavailable, sdk_load_message, sdk_load_stream
 from conformance.transport import row_time_up
 
@@ -116,14 +116,30 @@ def _validator(name: str, ref: str | None = None) -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
+@cache
+def _valid(name: str, ref: str | None = None) -> fastschema.Check | None:
+    """The compiled validity check of the overlaid schema ``name`` (or its ``ref``), or
+    None if it uses a keyword :mod:`conformance.fastschema` does not implement."""
+    try:
+        return fastschema.compile_schema(_overlaid(name), ref)
+    except fastschema.Unsupported:
+        return None
+
+
 def schema_errors(
     name: str, instance: Any, *, where: str = "", ref: str | None = None
 ) -> list[str]:
     """Validate against the overlaid schema ``name``; readable messages prefixed by ``where``.
 
-    Memoized by the instance's exact JSON text (key order included): a stream repeats the
-    same small events (``message_stop``, ``content_block_stop``, ``ping``) in every answer,
-    and validation, not reading, was the largest part of a replay."""
+    A valid instance (nearly every one) is told by the compiled check alone; jsonschema
+    explains the rest. Its messages are memoized by the instance's exact JSON text (key
+    order included): a deviating endpoint repeats the same deviation in every answer."""
+    valid = _valid(name, ref)
+    try:
+        if valid is not None and valid(instance):
+            return []
+    except RecursionError:
+        pass  # jsonschema says what it makes of an instance that deep
     try:
         text = json.dumps(instance, ensure_ascii=False, allow_nan=True)
     except (TypeError, ValueError, RecursionError):

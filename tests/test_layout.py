@@ -3,7 +3,7 @@
 Layers, bottom up (the package's ``__init__`` docstring says the same in words):
 
 0. base: ``yamlfile``, ``safejson``, ``secrets``, ``settings``, ``vocabulary``, ``hookspecs``,
-   ``filler``, ``display``
+   ``filler``, ``display``, ``fastschema``
 1. inputs and transport pieces: ``sse``, ``limits``, ``targets``, ``cases``, ``transport``,
    ``sdk``
 2. the wire: ``protocol``, ``client``, ``exchange``
@@ -41,6 +41,7 @@ LAYERS: list[set[str]] = [
         "filler",
         "display",
         "exitcodes",
+        "fastschema",
     },
     {"sse", "limits", "targets", "cases", "transport", "sdk"},
     {"protocol", "client", "exchange"},
