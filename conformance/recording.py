@@ -153,19 +153,31 @@ def _replay_vcr() -> Any:
     return _vcr([], "none")
 
 
+@functools.cache
+def _replay_cassette() -> Any:
+    """vcrpy's Cassette, less the deep copy of each response it makes as it loads them
+    (``append`` guards a live response against the caller mutating it): a replayed answer
+    is only ever read, and built into a fresh ``httpx.Response`` each time it is played."""
+    from vcr.cassette import Cassette
+
+    class ReplayCassette(Cassette):  # type: ignore[misc]
+        def append(self, request: Any, response: Any) -> None:
+            self.data.append((request, response))
+
+    return ReplayCassette
+
+
 def _load_replay(path: Path) -> Any:
     """vcrpy's cassette at ``path``, loaded for replay through vcrpy's own serializer,
     persister and matcher registry, without the record-time filters: replay records
     nothing, and vcrpy wraps the filters in a deep copy of the request at every lookup."""
-    from vcr.cassette import Cassette
-
     config = _replay_vcr().get_merged_config(path=str(path))
     config["before_record_request"] = None
     config["before_record_response"] = None
     for name in CONTEXT_ONLY:  # what vcrpy's context decorator takes before Cassette does
         config.pop(name, None)
     try:
-        return Cassette.load(**config)
+        return _replay_cassette().load(**config)
     except Exception as exc:  # vcrpy parses the file here
         raise CassetteBroken(
             f"cassette {shown_path(path)} is not readable: {_brief(exc)}"
@@ -179,16 +191,19 @@ def _server(cassette: Any, path: Path) -> Any:
     row (that patching was a fifth of replay). A request the cassette does not hold raises
     vcrpy's own "cannot overwrite" error, which the runner reports as a stale cassette."""
     import httpx
-    from vcr.errors import CannotOverwriteExistingCassetteException
+    from vcr.errors import CannotOverwriteExistingCassetteException, UnhandledHTTPRequestError
     from vcr.request import Request
 
     def serve(sent: httpx.Request) -> httpx.Response:
         request = Request(sent.method, str(sent.url), sent.read(), sent.headers)
-        if not cassette.can_play_response_for(request):
+        try:
+            recorded = cassette.play_response(request)
+        except UnhandledHTTPRequestError:
+            if request in cassette:  # recorded, but every answer to it already played
+                raise
             raise CannotOverwriteExistingCassetteException(
                 cassette=cassette, failed_request=request
-            )
-        recorded = cassette.play_response(request)
+            ) from None
         try:
             message = recorded["status"].get("message")
             return httpx.Response(

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from conformance import yamlfile
 from conformance.report.loading import fmt_time, parse_time
 
 # Headers that carry a server's version, and the product each one names.
@@ -22,14 +23,14 @@ def cassette_provenance(cassette_dir: Path, targets: Iterable[str]) -> dict[str,
     A replayed column was measured when its cassettes were recorded, against the server that
     answered then; this is where the report learns which server and version that was.
     """
-    import yaml
-
     out: dict[str, dict[str, Any]] = {}
     for name in targets:
         path = Path(cassette_dir) / name / "_provenance.yaml"
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        if not path.is_file():
+            continue
+        try:  # bounded like every input file (size, aliases), and parsed by libyaml
+            data = yamlfile.plain(yamlfile.load(path))
+        except (OSError, yamlfile.InputError, UnicodeDecodeError):
             continue
         if isinstance(data, dict):
             out[name] = data
