@@ -81,9 +81,19 @@ LIVE_MAX_CHAIN_RATIO = 1.5
 OUTPUT_TOKEN_BUDGET = 25_000
 
 
+# Where measured runs keep their bytecode (set by main to a folder in the scratch directory).
+PYCACHE: dict[str, str] = {}
+
+
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a measured run: no inherited pytest settings, so runs compare."""
+    """The environment of a measured run: no inherited pytest settings, so runs compare;
+    and Python's bytecode cache on, as a default Python has it, kept in the scratch folder
+    (``PYTHONPYCACHEPREFIX``): the warm-up run compiles, the measured runs load. A machine
+    that sets ``PYTHONDONTWRITEBYTECODE`` (this one does) would otherwise recompile every
+    module, and pytest re-rewrite its assertions, in every run measured."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.update(PYCACHE)
     env.update(extra or {})
     return env
 
@@ -161,6 +171,7 @@ def machine() -> dict[str, Any]:
         "cpu": cpu,
         "python": platform.python_version(),
         "load_1min": load,
+        "inherited_dont_write_bytecode": bool(os.environ.get("PYTHONDONTWRITEBYTECODE")),
     }
 
 
@@ -516,6 +527,8 @@ def report(args: argparse.Namespace, info: dict[str, Any]) -> None:
         f"anthropic-conformance benchmark · {m['date']} · {m['cores']} cores ({m['cpu']}) · "
         f"Python {m['python']} · load {m['load_1min']}"
     )
+    unset = " (PYTHONDONTWRITEBYTECODE unset for them)" if m["inherited_dont_write_bytecode"] else ""
+    print(f"measured runs cache their bytecode, as a default Python does{unset}")
     print_replay(args, info)
     rp = info["replay"]
     med = rp["median_s"]
@@ -703,6 +716,7 @@ def main(argv: list[str] | None = None) -> int:
     info: dict[str, Any] = {"machine": machine()}
     with tempfile.TemporaryDirectory(prefix="conformance-bench-") as tmp:
         scratch = Path(tmp)
+        PYCACHE["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
         busy = other_runs()
         if busy:
             print(f"note: {len(busy)} other `pytest --target` run(s) going; timings are skewed")
