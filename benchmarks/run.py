@@ -527,8 +527,11 @@ def report(args: argparse.Namespace, info: dict[str, Any]) -> None:
         f"anthropic-conformance benchmark · {m['date']} · {m['cores']} cores ({m['cpu']}) · "
         f"Python {m['python']} · load {m['load_1min']}"
     )
-    unset = " (PYTHONDONTWRITEBYTECODE unset for them)" if m["inherited_dont_write_bytecode"] else ""
-    print(f"measured runs cache their bytecode, as a default Python does{unset}")
+    unset = m["inherited_dont_write_bytecode"]
+    print(
+        "measured runs cache their bytecode, as a default Python does"
+        + (" (PYTHONDONTWRITEBYTECODE unset for them)" if unset else "")
+    )
     print_replay(args, info)
     rp = info["replay"]
     med = rp["median_s"]
