@@ -197,3 +197,31 @@ def test_recorded_code_reads_requests_only(tmp_path: Path) -> None:
 
 
 recorded_code = recording.recorded_code
+
+
+def test_replay_serves_every_transport_of_the_client_and_never_the_network(
+    harness: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replay answers at the client's transports, not by patching httpx: a client whose
+    requests go through a proxy from the environment (another transport, mounted by httpx)
+    is served from the cassette too, and a request the cassette lacks raises instead of
+    going out, through the proxy or directly."""
+    from conformance import runner
+
+    harness.run("fields.max_tokens", mode="record", cassette_dir=tmp_path)
+    (logged,) = harness.server.requests
+    monkeypatch.setenv("HTTP_PROXY", harness.server.base_url)  # the proxy would be the server
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = runner.make_client(harness.target, harness.settings, FAKE_KEY)
+    try:
+        assert any(t is not None for t in client._http._mounts.values()), "no proxy mount"
+        with recording.cassette("replay", tmp_path / "fake" / "fields.max_tokens.json", []):
+            ex = client.send(logged.body)
+            with pytest.raises(Exception) as stale:
+                client.send({**logged.body, "max_tokens": 99})
+    finally:
+        client.close()
+    assert ex.status == 200 and ex.json["type"] == "message", ex.detail()
+    assert recording.is_mismatch(stale.value), stale.value
+    assert len(harness.server.requests) == 1, "replay must not fall through to the network"
