@@ -17,6 +17,7 @@ import functools
 import json
 import ssl
 import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,7 +33,7 @@ from conformance.exchange import (  # noqa: F401 (re-exported: the client's voca
 )
 from conformance.secrets import CREDENTIAL_HEADERS, PLACEHOLDER, scrub_text, url_secrets
 from conformance.settings import Limits
-from conformance.transport import bound_by_deadline, deadline, replayable
+from conformance.transport import bound_by_deadline, deadline, replay_server, replayable
 
 # What httpx says when a connection closed before any byte of the answer (h11's words).
 STALE = "Server disconnected without sending a response"
@@ -195,7 +196,7 @@ class Client:
         started = time.monotonic()
         deadline.at = started + total
         try:
-            with self._http.stream(method, url, headers=headers, content=content) as resp:
+            with self._answer(method, url, headers, content) as resp:
                 ex.status = resp.status_code
                 ex.headers = {
                     # scrubbed as received, then folded (the scan ignores case anyway)
@@ -219,6 +220,32 @@ class Client:
         if ex.error or ex.status is None:
             return
         self._parse(ex)
+
+    @contextlib.contextmanager
+    def _answer(
+        self, method: str, url: str, headers: dict[str, str], content: bytes | None
+    ) -> Iterator[httpx.Response]:
+        """The answer to one request: from the network through httpx, or, while this thread
+        replays a cassette, served for the request exactly as httpx builds it (the client's
+        default headers, the URL's userinfo as Basic auth) without httpx's sending machinery
+        (auth flow, redirects, cookie jar, hooks: none of which a replayed answer can use,
+        and half of a replayed request's cost)."""
+        serve = replay_server()
+        if serve is None:
+            with self._http.stream(method, url, headers=headers, content=content) as resp:
+                yield resp
+            return
+        request = self._http.build_request(method, url, headers=headers, content=content)
+        if request.url.username or request.url.password:  # what httpx's send would add
+            request = next(
+                httpx.BasicAuth(request.url.username, request.url.password).sync_auth_flow(request)
+            )
+        resp = serve(request)
+        resp.request = request
+        try:
+            yield resp
+        finally:
+            resp.close()
 
     def _parse(self, ex: Exchange) -> None:
         """Parse what was received (SSE events or JSON); a broken answer becomes an error."""

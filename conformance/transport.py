@@ -29,6 +29,11 @@ row = threading.local()
 replay = threading.local()
 
 
+def replay_server() -> Any:
+    """What serves this thread's requests while it replays a cassette, or None."""
+    return getattr(replay, "serve", None)
+
+
 class _Replayable(httpx.BaseTransport):
     """A client's way out: the network, or, while this thread replays a cassette, the
     recorded answer to the request exactly as httpx built it (auth from the URL's userinfo,
