@@ -653,31 +653,3 @@ def test_a_listing_into_a_pipe_that_closes_ends_quietly() -> None:
     )  # fmt: skip
     assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 2, proc
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
-
-
-def test_the_fast_redaction_gives_what_the_exact_walk_gives() -> None:
-    """model.redact skips its walk when every credential key's value is already redacted;
-    on the shipped rows and on trees with live-looking keys in every form it must give the
-    walk's result exactly."""
-    import random
-
-    from conformance.report import model
-
-    doc = json.loads((Path(__file__).parent / "data" / "results-sample.json").read_text())
-    rng = random.Random("redact")
-    trees: list[Any] = [doc, {"a": [1, 2.5, None, True]}, [], "x-api-key"]
-    keys = ["x-api-key", "X-Api-Key", "authorization", "AUTHORIZATION", "api_key", "api-key",
-            "x-api-\u212aey", "authorİzation", "x-api-keys", "not-a-key"]  # fmt: skip
-    values: list[Any] = ["<redacted>", "sk-live-123", "Bearer <REDACTED>", "", 'q"uote\\',
-                         "\x0bcontrol", 7, None, {"x-api-key": "sk-nested"},
-                         ["x-api-key"]]  # fmt: skip
-    for _ in range(400):
-        tree = {"requests": [{"headers": {rng.choice(keys): rng.choice(values)}}]}
-        if rng.random() < 0.5:
-            tree["text"] = f'"{rng.choice(keys)}": "{rng.choice(values)}"'  # inside a string
-        trees.append(tree)
-    for tree in trees:
-        assert model.redact(tree) == model._redact_walk(tree), tree
-    leaked = {"headers": {"X-Api-Key": "sk-live-123", "Authorization": "<redacted>"}}
-    assert model.redact(leaked)["headers"] == {"X-Api-Key": model.PLACEHOLDER,
-                                               "Authorization": "<redacted>"}  # fmt: skip

@@ -7,7 +7,6 @@ only format it. Nothing here knows pytest.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -188,42 +187,18 @@ def redact(value: Any) -> Any:
     """A copy with credential-looking header values blanked.
 
     The suite's probes record request headers; a key that slipped into evidence must not be
-    published on a Pages site. Nearly every tree holds such a key only with its value
-    already ``<redacted>``: one C-encoded ``json.dumps`` and a regex say so, and the tree
-    comes back copied the same fast way instead of walked in Python (a fifth of writing the
-    report). Any credential key with another string value, or a key the regex cannot rule
-    out, takes the exact walk.
+    published on a Pages site.
     """
-    try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=True)
-    except (TypeError, ValueError, RecursionError):
-        return _redact_walk(value)
-    done = all("redacted" in m.group(1).lower() for m in _SECRET_PAIR.finditer(text))
-    if done and not _SECRET_KEY_ELSEWHERE.search(_SECRET_PAIR.sub("", text)):
-        return json.loads(text) if isinstance(value, dict | list | tuple) else value
-    return _redact_walk(value)
-
-
-# A credential key with a string value, as json.dumps writes a pair: ``"x-api-key": "..."``
-# (case folded as str.lower would, and more: a false match only costs the exact walk).
-_SECRET_NAMES = "|".join(re.escape(k) for k in sorted(SECRET_KEYS))
-_SECRET_PAIR = re.compile(r'"(?:' + _SECRET_NAMES + r')": "((?:[^"\\]|\\.)*)"', re.IGNORECASE)
-# The same key anywhere else once those pairs are gone (a non-string value, or a form the
-# pair pattern missed): the walk decides.
-_SECRET_KEY_ELSEWHERE = re.compile(r'"(?:' + _SECRET_NAMES + r')"', re.IGNORECASE)
-
-
-def _redact_walk(value: Any) -> Any:
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
             if isinstance(key, str) and key.lower() in SECRET_KEYS and isinstance(item, str):
                 out[key] = item if "redacted" in item.lower() else PLACEHOLDER
             else:
-                out[key] = _redact_walk(item)
+                out[key] = redact(item)
         return out
     if isinstance(value, list):
-        return [_redact_walk(v) for v in value]
+        return [redact(v) for v in value]
     return value
 
 
