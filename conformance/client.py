@@ -128,6 +128,7 @@ class Client:
         shown = {k: PLACEHOLDER if k in CREDENTIAL_HEADERS else v for k, v in merged.items()}
         ex = Exchange(method, path, shown, body, secrets=self.secrets)
         content = json.dumps(body).encode() if body is not None else None
+        ex.request_bytes = len(content or b"")
         started = time.monotonic()
         attempt = 0  # attempts that count against ``retries`` (a stale connection does not)
         stale_retried = False

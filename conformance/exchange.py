@@ -33,6 +33,7 @@ class Exchange:
     error: str | None = None
     retries: list[str] = field(default_factory=list)
     elapsed_ms: int = 0
+    request_bytes: int = 0  # the request body as sent (JSON, ASCII: its length in characters)
     # The client's secrets: what is kept of this answer (summaries, messages) is scrubbed
     # before it is cut. The answer itself (raw, json, events) stays as received.
     secrets: list[str] = field(default_factory=list, repr=False)

@@ -360,8 +360,9 @@ def shape_path(name: str, case_file: Path | None) -> Path:
     return base / name
 
 
-def compact(req: ShapeRequest, label: str) -> dict[str, Any]:
-    """What the evidence keeps of a shape request: enough to read, not 50 kB of filler."""
+def compact(req: ShapeRequest, label: str, sent_bytes: int | None = None) -> dict[str, Any]:
+    """What the evidence keeps of a shape request: enough to read, not 50 kB of filler.
+    ``sent_bytes``: the body's size as the client sent it (saves encoding 140 kB again)."""
     body = req.body if isinstance(req.body, dict) else {}
     return {
         "variant": label,
@@ -373,7 +374,7 @@ def compact(req: ShapeRequest, label: str) -> dict[str, Any]:
         "stream": body.get("stream", False),
         "messages": len(body.get("messages") or []),
         "tools": len(body.get("tools") or []),
-        "body_bytes": len(json.dumps(req.body)),
+        "body_bytes": len(json.dumps(req.body)) if sent_bytes is None else sent_bytes,
     }
 
 
@@ -387,6 +388,6 @@ def send_shape(probe: Any, label: str, req: ShapeRequest) -> Any:
         auth=req.auth,
     )
     shown = copy.copy(ex)
-    shown.request_body = compact(req, label)
+    shown.request_body = compact(req, label, ex.request_bytes)
     probe.exchanges.append((label, shown))
     return ex
