@@ -172,13 +172,28 @@ def llamacpp() -> str:
     return LLAMACPP
 
 
+def control(base_url: str, key: str, attempts: int = 2) -> dict:
+    """The control arm: straight to llama-server both rows pass, so a failure through the
+    proxy is the proxy's. Tried once more if it does not pass: in one of two from-scratch CI
+    rehearsals (and in none of 18 runs on a warm machine) llama-server answered the repeated
+    stream without a usable message_start, an upstream hiccup the comparison cannot use; each
+    failed try's evidence is in the failure message, so the next one says what it was."""
+    tries = []
+    for _ in range(attempts):
+        direct = run_rows(base_url, UNCACHED_ROWS, key)
+        if all(r.outcome == "pass" for r in direct.values()):
+            return direct
+        tries.append(
+            {c: [r.message, r.evidence.get("requests")] for c, r in direct.items()
+             if r.outcome != "pass"}
+        )  # fmt: skip
+    pytest.fail(f"the control failed {attempts} times: {json.dumps(tries, default=str)[:6000]}")
+
+
 def test_a_zeroing_proxy_in_front_of_llama_server_fails_a_usage_row(llamacpp: str) -> None:
     key = os.environ.get("LLAMACPP_API_KEY") or "sk-local-llamacpp"
-    direct = run_rows(llamacpp, UNCACHED_ROWS, key)
-    # the control: straight to llama-server the rows pass, so a failure below is the proxy's
-    assert {c: r.outcome for c, r in direct.items()} == dict.fromkeys(UNCACHED_ROWS, "pass"), [
-        r.message for r in direct.values()
-    ]
+    direct = control(llamacpp, key)
+    assert set(direct) == set(UNCACHED_ROWS)
     with zeroing_proxy(llamacpp) as proxy:
         through = run_rows(proxy.base_url, UNCACHED_ROWS, key)
     failed = {c: r.message for c, r in through.items() if r.outcome == "fail"}
