@@ -33,7 +33,7 @@ from conformance.exchange import (  # noqa: F401 (re-exported: the client's voca
 )
 from conformance.secrets import CREDENTIAL_HEADERS, PLACEHOLDER, scrub_text, url_secrets
 from conformance.settings import Limits
-from conformance.transport import bound_by_deadline, deadline, replay_server, replayable
+from conformance.transport import bound_by_deadline, deadline, replay_server
 
 # What httpx says when a connection closed before any byte of the answer (h11's words).
 STALE = "Server disconnected without sending a response"
@@ -77,7 +77,6 @@ class Client:
             timeout=timeout, transport=transport, follow_redirects=False, verify=_tls()
         )
         bound_by_deadline(self._http, self.limits.max_body_bytes)
-        replayable(self._http)
         # Time budgets (time.monotonic()): the runner sets the row's, the session the run's.
         # A request that would start past one is not sent; one on the wire is cut at it.
         self.row_deadline: float | None = None

@@ -360,7 +360,7 @@ def shape_path(name: str, case_file: Path | None) -> Path:
     return base / name
 
 
-def compact(req: ShapeRequest, label: str, sent_bytes: int | None = None) -> dict[str, Any]:
+def compact(req: ShapeRequest, label: str, sent_bytes: int) -> dict[str, Any]:
     """What the evidence keeps of a shape request: enough to read, not 50 kB of filler.
     ``sent_bytes``: the body's size as the client sent it (saves encoding 140 kB again)."""
     body = req.body if isinstance(req.body, dict) else {}
@@ -374,7 +374,7 @@ def compact(req: ShapeRequest, label: str, sent_bytes: int | None = None) -> dic
         "stream": body.get("stream", False),
         "messages": len(body.get("messages") or []),
         "tools": len(body.get("tools") or []),
-        "body_bytes": len(json.dumps(req.body)) if sent_bytes is None else sent_bytes,
+        "body_bytes": sent_bytes,
     }
 
 

@@ -30,34 +30,10 @@ replay = threading.local()
 
 
 def replay_server() -> Any:
-    """What serves this thread's requests while it replays a cassette, or None."""
+    """What serves this thread's requests while it replays a cassette, or None. The client
+    asks before it sends anything (``Client._answer``), so in replay no request of it goes
+    through httpx's transports, its proxy mounts included, nor reaches the network."""
     return getattr(replay, "serve", None)
-
-
-class _Replayable(httpx.BaseTransport):
-    """A client's way out: the network, or, while this thread replays a cassette, the
-    recorded answer to the request exactly as httpx built it (auth from the URL's userinfo,
-    default headers, normalized URL), so it matches what was recorded."""
-
-    def __init__(self, inner: httpx.BaseTransport) -> None:
-        self.inner = inner
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        serve = getattr(replay, "serve", None)
-        return self.inner.handle_request(request) if serve is None else serve(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-def replayable(client: httpx.Client) -> None:
-    """Route every transport of ``client`` (its own and any proxy mounts from the
-    environment) through :data:`replay`: in replay no request of it reaches the network."""
-    client._transport = _Replayable(client._transport)
-    client._mounts = {
-        pattern: None if inner is None else _Replayable(inner)
-        for pattern, inner in client._mounts.items()
-    }
 
 
 def row_time_up() -> bool:

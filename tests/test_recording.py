@@ -202,10 +202,10 @@ recorded_code = recording.recorded_code
 def test_replay_serves_every_transport_of_the_client_and_never_the_network(
     harness: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Replay answers at the client's transports, not by patching httpx: a client whose
-    requests go through a proxy from the environment (another transport, mounted by httpx)
-    is served from the cassette too, and a request the cassette lacks raises instead of
-    going out, through the proxy or directly."""
+    """Replay answers in the client before httpx sends anything, not by patching httpx: a
+    client whose requests would go through a proxy from the environment (another transport,
+    mounted by httpx) is served from the cassette too, and a request the cassette lacks
+    raises instead of going out, through the proxy or directly."""
     from conformance import runner
 
     harness.run("fields.max_tokens", mode="record", cassette_dir=tmp_path)
