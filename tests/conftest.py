@@ -230,11 +230,13 @@ class Suite:
         return self.finish(proc.returncode, proc.stdout, proc.stderr, report_dir)
 
     def start(self, cases_dir: Path, *args: str, **kwargs: Any) -> tuple[subprocess.Popen, Path]:
-        """The run in the background (for interrupting it)."""
+        """The run in the background (for interrupting it), with SIGINT at its default: a
+        shell that starts the tests as a background job hands them SIGINT ignored, and the
+        run would inherit that and never see the Ctrl-C these tests send."""
         cmd, report_dir = self.command(cases_dir, *args, **kwargs)
         proc = subprocess.Popen(
             cmd, cwd=self.tmp, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True,
+            text=True, preexec_fn=_default_sigint,
         )  # fmt: skip
         return proc, report_dir
 
@@ -253,6 +255,10 @@ class Suite:
                 assert record["id"] not in run.results, f"two records for {record['id']}"
                 run.results[record["id"]] = record
         return run
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture
