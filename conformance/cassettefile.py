@@ -31,6 +31,7 @@ import functools
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlparse
 
 from conformance import yamlfile
 
@@ -181,14 +182,7 @@ class Persister:
         path = Path(cassette_path)
         if not path.is_file():
             raise CassetteNotFoundError()
-        size = path.stat().st_size
-        if size > cls.max_bytes:
-            raise CassetteFormatError(f"over {cls.max_bytes // 2**20} MB ({size} bytes)")
-        try:
-            text = path.read_bytes().decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise CassetteFormatError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
-        return vcr_deserialize(text, serializer)
+        return vcr_deserialize(read_text(path), serializer)
 
     @staticmethod
     def save_cassette(cassette_path: str | Path, cassette_dict: Any, serializer: Any) -> None:
@@ -197,6 +191,37 @@ class Persister:
         path = Path(cassette_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(vcr_serialize(cassette_dict, serializer).encode("utf-8"))
+
+
+def read_text(path: Path) -> str:
+    """A cassette file's text, refused over :attr:`Persister.max_bytes` before it is read
+    and when it is not UTF-8 (a cassette is untrusted input like any other)."""
+    size = path.stat().st_size
+    if size > Persister.max_bytes:
+        raise CassetteFormatError(f"over {Persister.max_bytes // 2**20} MB ({size} bytes)")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CassetteFormatError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def read(path: Path) -> dict[str, Any]:
+    """The cassette at ``path`` as stored (:func:`load_document`): what replay serves from,
+    with no vcrpy objects built (see :class:`conformance.recording.Replay`)."""
+    return load_document(read_text(path))
+
+
+def body_bytes(stored: Any) -> bytes:
+    """A stored request body as the bytes it was sent as (what vcrpy's ``Request`` holds)."""
+    body = _loaded_text(stored)
+    return body.encode("utf-8") if isinstance(body, str) else body
+
+
+def response_bytes(stored: Any) -> bytes:
+    """A stored response body as the bytes received (decoded: recorded with vcrpy's
+    ``decode_compressed_response``)."""
+    body = _loaded_response_body(stored)
+    return body.encode("utf-8") if isinstance(body, str) else body
 
 
 # --- matcher: one comparison of what identifies a probe's request -------------------------
@@ -223,20 +248,34 @@ _KEY_PARTS = ("method", "path", "query", "body", "headers")
 def _key(request: Any, headers: tuple[str, ...], scrub: Any) -> tuple[Any, ...]:
     key = getattr(request, "_conformance_key", None)
     if key is None or key[0] is not request.body:
-        raw = request.body or b""
-        found = tuple(
-            scrub(name, request.headers.get(name)) for name in headers
-        )  # credential values scrubbed, so a live key matches its recorded <redacted> form
-        key = (
-            request.body,
-            (request.method, request.path, tuple(request.query), _body_key(raw), found),
+        method, path, query, found = request_key(
+            request.method, request.uri, request.headers.get, headers, scrub
         )
+        key = (request.body, (method, path, query, body_key(request.body or b""), found))
         request._conformance_key = key
     return key[1]
 
 
+def request_key(
+    method: str, uri: str, header: Any, headers: tuple[str, ...], scrub: Any
+) -> tuple[Any, ...]:
+    """What identifies a request but its body: method, path, query (parsed as vcrpy's
+    ``Request`` parses its ``uri``) and the ``headers`` values (``header(name)``, as vcrpy's
+    case-insensitive headers give them), credentials compared through ``scrub`` so a live key
+    matches its recorded ``<redacted>`` form. One definition for the vcrpy matcher and for
+    replay's index (:class:`conformance.recording.Replay`)."""
+    parsed = _parsed_uri(uri)
+    return (method, parsed[0], parsed[1], tuple(scrub(n, header(n)) for n in headers))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_uri(uri: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    parsed = urlparse(uri)
+    return parsed.path, tuple(sorted(parse_qsl(parsed.query)))
+
+
 @functools.lru_cache(maxsize=256)
-def _body_key(raw: bytes | str) -> Any:
+def body_key(raw: bytes | str) -> Any:
     """A body as compared: its JSON, canonical (key order and spacing do not identify a
     probe), or the raw bytes when it is not JSON."""
     data = raw.encode("utf-8") if isinstance(raw, str) else raw

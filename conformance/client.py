@@ -49,6 +49,12 @@ def _tls() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+@functools.lru_cache(maxsize=256)
+def _url(url: str) -> httpx.URL:
+    """``url`` as httpx parses and normalises it (a run sends to a handful of URLs)."""
+    return httpx.URL(url)
+
+
 class Client:
     """Sends probes to one target. Thread-safe enough for one pytest worker."""
 
@@ -235,13 +241,17 @@ class Client:
             with self._http.stream(method, url, headers=headers, content=content) as resp:
                 yield resp
             return
-        request = self._http.build_request(method, url, headers=headers, content=content)
-        if request.url.username or request.url.password:  # what httpx's send would add
+        parsed = _url(url)
+        if parsed.userinfo:  # what httpx's send would add: the userinfo as Basic auth
+            request = self._http.build_request(method, url, headers=headers, content=content)
             request = next(
                 httpx.BasicAuth(request.url.username, request.url.password).sync_auth_flow(request)
             )
-        resp = serve(request)
-        resp.request = request
+            sent = request.headers
+        else:  # the headers as httpx's build_request merges them
+            sent = httpx.Headers(self._http.headers)
+            sent.update(headers)
+        resp = serve.answer(method.upper(), str(parsed), sent.get, content or b"")
         try:
             yield resp
         finally:

@@ -11,7 +11,6 @@ written; a re-recorded cassette replaces the old one atomically.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import re
 import tempfile
@@ -144,78 +143,96 @@ def _vcr(secrets: list[str], record_mode: str) -> Any:
     return v
 
 
-# vcrpy's merged config keys for its use_cassette decorator, not for Cassette itself.
-CONTEXT_ONLY = ("path_transformer", "func_path_generator", "record_on_exception")
+class Stale(Exception):
+    """Replay: the cassette holds no unplayed answer for a request the row sent (the probe
+    changed since it was recorded, or the row asks more often than it did then)."""
 
 
-@functools.cache
-def _replay_vcr() -> Any:
-    return _vcr([], "none")
+class Replay:
+    """One row's cassette as replay serves it: each recorded answer played once, to the
+    first request that matches it (:func:`conformance.cassettefile.request_key` and the
+    body), in the order recorded; a request with none left raises :class:`Stale`.
 
+    These are the semantics of vcrpy's ``Cassette.play_response`` with this suite's matcher
+    and ``allow_playback_repeats`` off, kept without vcrpy's machinery, which was most of
+    replay's cost (measured over the 555 shipped cassettes: importing vcrpy 0.14 s, loading
+    them through ``Cassette.load`` 0.13-0.19 s against 0.04 s to read and parse the files,
+    and playing their 1,436 requests through vcrpy ``Request`` objects and matchers 0.13 s).
+    vcrpy still records every cassette, through the same serializer and matcher.
+    """
 
-@functools.cache
-def _replay_cassette() -> Any:
-    """vcrpy's Cassette, less the deep copy of each response it makes as it loads them
-    (``append`` guards a live response against the caller mutating it): a replayed answer
-    is only ever read, and built into a fresh ``httpx.Response`` each time it is played."""
-    from vcr.cassette import Cassette
-
-    class ReplayCassette(Cassette):  # type: ignore[misc]
-        def append(self, request: Any, response: Any) -> None:
-            self.data.append((request, response))
-
-    return ReplayCassette
-
-
-def _load_replay(path: Path) -> Any:
-    """vcrpy's cassette at ``path``, loaded for replay through vcrpy's own serializer,
-    persister and matcher registry, without the record-time filters: replay records
-    nothing, and vcrpy wraps the filters in a deep copy of the request at every lookup."""
-    config = _replay_vcr().get_merged_config(path=str(path))
-    config["before_record_request"] = None
-    config["before_record_response"] = None
-    for name in CONTEXT_ONLY:  # what vcrpy's context decorator takes before Cassette does
-        config.pop(name, None)
-    try:
-        return _replay_cassette().load(**config)
-    except Exception as exc:  # vcrpy parses the file here
-        raise CassetteBroken(
-            f"cassette {shown_path(path)} is not readable: {_brief(exc)}"
-        ) from None
-
-
-def _server(cassette: Any, path: Path) -> Any:
-    """What the client calls instead of the network while a row replays ``cassette``
-    (:data:`conformance.transport.replay`): vcrpy's lookup and play count, answered as the
-    ``httpx.Response`` vcrpy's httpx stub would build, without patching httpx for every
-    row (that patching was a fifth of replay). A request the cassette does not hold raises
-    vcrpy's own "cannot overwrite" error, which the runner reports as a stale cassette."""
-    import httpx
-    from vcr.errors import CannotOverwriteExistingCassetteException, UnhandledHTTPRequestError
-    from vcr.request import Request
-
-    def serve(sent: httpx.Request) -> httpx.Response:
-        request = Request(sent.method, str(sent.url), sent.read(), sent.headers)
-        try:
-            recorded = cassette.play_response(request)
-        except UnhandledHTTPRequestError:
-            if request in cassette:  # recorded, but every answer to it already played
-                raise
-            raise CannotOverwriteExistingCassetteException(
-                cassette=cassette, failed_request=request
-            ) from None
-        try:
-            message = recorded["status"].get("message")
-            return httpx.Response(
-                recorded["status"]["code"],
-                headers=[(k, v) for k, values in recorded["headers"].items() for v in values],
-                stream=httpx.ByteStream(recorded["body"]["string"]),
-                extensions={"reason_phrase": message.encode("ascii")} if message else None,
+    def __init__(self, doc: dict[str, Any], path: Path) -> None:
+        self.path = path
+        self.bodies = [cassettefile.body_bytes(b) for b in doc["bodies"]]
+        self._responses = [item["response"] for item in doc["interactions"]]
+        self._answers = [cassettefile.response_bytes(r.get("body")) for r in self._responses]
+        # request key -> [(interaction index, body index)], in recorded order, unplayed ones
+        self._unplayed: dict[tuple[Any, ...], list[tuple[int, int | None]]] = {}
+        for n, item in enumerate(doc["interactions"]):
+            request = item["request"]
+            headers = {
+                str(k).lower(): v[0] if isinstance(v, list | tuple) else v
+                for k, v in (request.get("headers") or {}).items()
+            }  # as vcrpy's HeadersDict holds them: case-insensitive, a list's first value
+            key = cassettefile.request_key(
+                request["method"], request["uri"], headers.get, MATCHED_HEADERS, _scrubbed
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise CassetteBroken(f"cassette {shown_path(path)} is broken: {_brief(exc)}") from None
+            self._unplayed.setdefault(key, []).append((n, request.get("body")))
 
-    return serve
+    @classmethod
+    def load(cls, path: Path) -> Replay:
+        """The cassette at ``path``, refused as :class:`CassetteBroken` (naming it) when it
+        is not one: over the size cap, not UTF-8, not this suite's format."""
+        try:
+            return cls(cassettefile.read(path), path)
+        except Exception as exc:
+            raise CassetteBroken(
+                f"cassette {shown_path(path)} is not readable: {_brief(exc)}"
+            ) from None
+
+    def answer(self, method: str, uri: str, header: Any, body: bytes) -> Any:
+        """The recorded answer to this request (``header(name)``: its header values as
+        httpx sends them), marked played; :class:`Stale` when none is left."""
+        key = cassettefile.request_key(method, uri, header, MATCHED_HEADERS, _scrubbed)
+        waiting = self._unplayed.get(key, [])
+        for place, (n, ref) in enumerate(waiting):
+            recorded = b"" if ref is None else self.bodies[ref]
+            if recorded == body or cassettefile.body_key(recorded) == cassettefile.body_key(body):
+                del waiting[place]
+                return _answer(self._responses[n], self._answers[n], self.path)
+        raise Stale(f"{method} {uri}")
+
+
+def _answer(recorded: dict[str, Any], body: bytes, path: Path) -> Any:
+    """A recorded response as the client reads it: the status, the headers as httpx folds
+    them (names lower-cased, repeated ones joined by ", "), the body (stored decoded: vcrpy
+    records with ``decode_compressed_response``). Anything unusual (a content-encoding, a
+    header that is not ASCII text, a status that is not an integer) is built by httpx
+    itself, as it would be from the network; what httpx refuses is a broken cassette."""
+    try:
+        status, headers = recorded["status"], recorded["headers"]
+        code, message = status["code"], status.get("message")
+        pairs = [(k, v) for k, values in headers.items() for v in values]
+        plain = type(code) is int and (not message or (type(message) is str and message.isascii()))
+        folded: dict[str, str] = {}
+        for k, v in pairs:
+            if not (type(k) is str and type(v) is str and k.isascii() and v.isascii()):
+                plain = False
+                break
+            k = k.lower()
+            folded[k] = f"{folded[k]}, {v}" if k in folded else v
+        if plain and "content-encoding" not in folded:
+            return transport.Recorded(code, folded, body)
+        import httpx
+
+        return httpx.Response(
+            code,
+            headers=pairs,
+            stream=httpx.ByteStream(body),
+            extensions={"reason_phrase": message.encode("ascii")} if message else None,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CassetteBroken(f"cassette {shown_path(path)} is broken: {_brief(exc)}") from None
 
 
 @contextlib.contextmanager
@@ -228,7 +245,7 @@ def cassette(mode: str, path: Path, secrets: list[str]) -> Iterator[None]:
         if not path.exists():
             raise CassetteMissing(_missing(path))
         previous = getattr(transport.replay, "serve", None)
-        transport.replay.serve = _server(_load_replay(path), path)
+        transport.replay.serve = Replay.load(path)
         try:
             yield
         finally:
@@ -265,18 +282,6 @@ def _brief(exc: BaseException) -> str:
     return f"{type(exc).__name__}{where}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
 
 
-def broken_in_replay(exc: BaseException, path: Path) -> CassetteBroken | None:
-    """A :class:`CassetteBroken` naming ``path`` when ``exc`` was raised inside vcrpy while
-    it served a recorded answer (a cassette edited by hand, truncated, or of another
-    format), else None."""
-    import traceback
-
-    frames = traceback.extract_tb(exc.__traceback__)
-    if any("/vcr/" in f.filename.replace("\\", "/") for f in frames):
-        return CassetteBroken(f"cassette {shown_path(path)} is broken: {_brief(exc)}")
-    return None
-
-
 def recorded_code(path: Path, pattern: re.Pattern[str]) -> str | None:
     """The first match of ``pattern`` in the request bodies recorded in cassette ``path``
     (None if there is none, or no readable cassette): how replay gets back a code that was
@@ -297,8 +302,10 @@ def recorded_code(path: Path, pattern: re.Pattern[str]) -> str | None:
 
 
 def is_mismatch(exc: BaseException) -> bool:
-    """True for vcrpy's "no recorded request matches" error (a stale cassette)."""
-    return type(exc).__name__ == "CannotOverwriteExistingCassetteException"
+    """True for "no recorded request matches": :class:`Stale` in replay, vcrpy's own error
+    when a cassette is used through vcrpy."""
+    vcrpy_stale = type(exc).__name__ == "CannotOverwriteExistingCassetteException"
+    return isinstance(exc, Stale) or vcrpy_stale
 
 
 def write_provenance(cassette_dir: Path, target: str, info: dict[str, Any]) -> Path:

@@ -96,14 +96,7 @@ def run_case(
             f"{exc}; re-record it with: {recording.record_command(target.name, case.id)}",
         )
     except Exception as exc:
-        stale = recording.is_mismatch(exc)
-        broken = recording.broken_in_replay(exc, cassette) if mode == "replay" else None
-        if broken is not None and not stale:
-            obs = Observation(
-                Observed.ERROR,
-                f"{broken}; re-record it with: {recording.record_command(target.name, case.id)}",
-            )
-        elif stale:
+        if recording.is_mismatch(exc):
             obs = Observation(
                 Observed.ERROR,
                 f"cassette {recording.shown_path(cassette)} has no recorded answer for this "

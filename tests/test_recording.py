@@ -225,3 +225,108 @@ def test_replay_serves_every_transport_of_the_client_and_never_the_network(
     assert ex.status == 200 and ex.json["type"] == "message", ex.detail()
     assert recording.is_mismatch(stale.value), stale.value
     assert len(harness.server.requests) == 1, "replay must not fall through to the network"
+
+
+def _vcrpy_cassette(path: Path) -> Any:
+    """``path`` loaded by vcrpy itself, as replay loaded it before :class:`Replay`: vcrpy's
+    Cassette with this suite's serializer, persister and matcher, no record filters."""
+    from vcr.cassette import Cassette
+
+    config = recording._vcr([], "none").get_merged_config(path=str(path))
+    for name in ("before_record_request", "before_record_response"):
+        config[name] = None
+    for name in ("path_transformer", "func_path_generator", "record_on_exception"):
+        config.pop(name, None)  # what vcrpy's context decorator takes before Cassette does
+    return Cassette.load(**config)
+
+
+def test_replay_plays_what_vcrpy_plays(tmp_path: Path) -> None:
+    """Replay serves a cassette as vcrpy's ``Cassette.play_response`` does with this suite's
+    matcher: each recorded answer once, to the first matching request in recorded order;
+    bodies compared as canonical JSON, query parameters in any order, header names in any
+    case, credentials through the scrubber; a request with no answer left is stale. Every
+    answer's status, headers (folded as httpx folds them) and bytes are vcrpy's."""
+    import httpx
+    from vcr.errors import UnhandledHTTPRequestError
+    from vcr.request import Request
+
+    def req(body: Any, version: str = "2023-06-01", uri: str = "http://h:1/v1/messages") -> Any:
+        raw = body if isinstance(body, bytes | None) else json.dumps(body).encode()
+        return Request("POST", uri, raw, {"X-Api-Key": "sk-a", "anthropic-version": version})
+
+    def answer(code: int, *headers: tuple[str, str], body: bytes = b"{}") -> dict[str, Any]:
+        folded: dict[str, list[str]] = {}
+        for name, value in headers:
+            folded.setdefault(name, []).append(value)
+        return {"status": {"code": code, "message": "OK"}, "headers": folded,
+                "body": {"string": body}}  # fmt: skip
+
+    one = {"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}
+    two = {**one, "max_tokens": 2}
+    recorded = [
+        (req(one), answer(200, ("Content-Type", "application/json"), body=b'{"n": 1}')),
+        (req(one), answer(529, ("retry-after", "0"), ("Set-X", "a"), ("set-x", "b"))),
+        (req(one), answer(200, body=b"\xff\xfe not utf-8")),
+        (req(one, "2099-01-01"), answer(400, body=b'{"v": 2099}')),
+        (req(two, uri="http://h:1/v1/messages?b=2&a=1"), answer(200, body=b'{"q": 1}')),
+        (req(None, uri="http://h:1/v1/models"), answer(200, body=b"")),
+    ]
+    path = tmp_path / "c.json"
+    with recording._vcr(["sk-a"], "all").use_cassette(str(path)) as live:
+        for request, response in recorded:
+            live.append(recording._scrub_request(request), response)
+    sent = [
+        req(one), req(two, uri="http://other:9/v1/messages?a=1&b=2"), req(one, "2099-01-01"),
+        req(json.dumps(one, indent=2, sort_keys=True).encode()),  # the same JSON, spaced
+        req(one), req(one), req(None, uri="http://h:1/v1/models"), req(two), req(one, "x"),
+    ]  # fmt: skip
+
+    def by_vcrpy(cassette: Any, request: Any) -> Any:
+        try:
+            got = cassette.play_response(request)
+        except UnhandledHTTPRequestError:
+            return "stale"
+        headers = [(k, v) for k, values in got["headers"].items() for v in values]
+        folded = httpx.Response(got["status"]["code"], headers=headers).headers.items()
+        return got["status"]["code"], dict(folded), got["body"]["string"]
+
+    def by_replay(replay: recording.Replay, request: Any) -> Any:
+        try:
+            got = replay.answer(request.method, request.uri, request.headers.get, request.body)
+        except recording.Stale:
+            return "stale"
+        return got.status_code, dict(got.headers.items()), b"".join(got.iter_bytes())
+
+    cassette, replay = _vcrpy_cassette(path), recording.Replay.load(path)
+    expected = [by_vcrpy(cassette, r) for r in sent]
+    assert [by_replay(replay, r) for r in sent] == expected
+    assert expected[5:] == ["stale", (200, {}, b""), "stale", "stale"], expected
+    assert expected[3][1] == {"retry-after": "0", "set-x": "a, b"}, expected[3]
+
+
+@pytest.mark.parametrize(
+    ("response", "says"),
+    [
+        ({"status": {"code": 200}, "headers": {"x-h": ["caf\u00e9"]}, "body": {"string": ""}},
+         "UnicodeEncodeError"),
+        ({"status": {"code": 200, "message": 7}, "headers": {}, "body": {"string": ""}},
+         "AttributeError"),
+        ({"headers": {}, "body": {"string": ""}}, "KeyError"),
+    ],
+)  # fmt: skip
+def test_an_answer_httpx_would_refuse_is_a_broken_cassette(
+    tmp_path: Path, response: dict[str, Any], says: str
+) -> None:
+    """A recorded answer that httpx cannot build (a header value that is not ASCII, a reason
+    phrase that is not text, no status) is a broken cassette naming its file, as it was when
+    vcrpy served it through httpx."""
+    request = {"method": "GET", "uri": "http://h/v1/models", "headers": {}, "body": None}
+    doc = {"format": cassettefile.FORMAT, "bodies": [],
+           "interactions": [{"request": request, "response": response}]}  # fmt: skip
+    path = tmp_path / "t" / "c.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(doc))
+    replay = recording.Replay.load(path)
+    with pytest.raises(recording.CassetteBroken) as caught:
+        replay.answer("GET", "http://h/v1/models", {}.get, b"")
+    assert says in str(caught.value) and "c.json" in str(caught.value), caught.value
