@@ -78,11 +78,8 @@ class Client:
         self.host = urlsplit(self.base_url).netloc.rpartition("@")[2]  # for messages
         # What is kept of answers is scrubbed of these (see conformance.secrets).
         self.secrets = [s for s in [api_key, *url_secrets(self.base_url)] if s]
-        timeout = httpx.Timeout(self.limits.read_timeout, connect=self.limits.connect_timeout)
-        self._http = httpx.Client(
-            timeout=timeout, transport=transport, follow_redirects=False, verify=_tls()
-        )
-        bound_by_deadline(self._http, self.limits.max_body_bytes)
+        self._transport = transport
+        self._httpx: httpx.Client | None = None
         # Time budgets (time.monotonic()): the runner sets the row's, the session the run's.
         # A request that would start past one is not sent; one on the wire is cut at it.
         self.row_deadline: float | None = None
@@ -95,8 +92,21 @@ class Client:
         self.input_tokens = 0
         self.output_tokens = 0
 
+    @property
+    def _http(self) -> httpx.Client:
+        """httpx's client, made on first use: a replayed run sends nothing, so it never
+        loads the TLS roots (45 ms) nor builds the connection pools and proxy mounts."""
+        if self._httpx is None:
+            timeout = httpx.Timeout(self.limits.read_timeout, connect=self.limits.connect_timeout)
+            self._httpx = httpx.Client(
+                timeout=timeout, transport=self._transport, follow_redirects=False, verify=_tls()
+            )
+            bound_by_deadline(self._httpx, self.limits.max_body_bytes)
+        return self._httpx
+
     def close(self) -> None:
-        self._http.close()
+        if self._httpx is not None:
+            self._httpx.close()
 
     def auth_headers(self, style: str | None = None, key: str | None = None) -> dict[str, str]:
         style = style or self.auth_style
@@ -248,9 +258,8 @@ class Client:
                 httpx.BasicAuth(request.url.username, request.url.password).sync_auth_flow(request)
             )
             sent = request.headers
-        else:  # the headers as httpx's build_request merges them
-            sent = httpx.Headers(self._http.headers)
-            sent.update(headers)
+        else:  # as httpx sends them: the client sets none of its own (its defaults are
+            sent = httpx.Headers(headers)  # Accept, Accept-Encoding, Connection, User-Agent)
         resp = serve.answer(method.upper(), str(parsed), sent.get, content or b"")
         try:
             yield resp

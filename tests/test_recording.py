@@ -330,3 +330,18 @@ def test_an_answer_httpx_would_refuse_is_a_broken_cassette(
     with pytest.raises(recording.CassetteBroken) as caught:
         replay.answer("GET", "http://h/v1/models", {}.get, b"")
     assert says in str(caught.value) and "c.json" in str(caught.value), caught.value
+
+
+def test_replay_matches_on_headers_the_httpx_client_never_adds(harness: Any) -> None:
+    """Replay matches a request on the headers the probe sets (``httpx.Headers`` of them):
+    that is what httpx sends of the matched headers only while the client adds none of its
+    own, which this holds it to. The client is made lazily, so a replay builds none."""
+    from conformance import runner
+
+    client = runner.make_client(harness.target, harness.settings, FAKE_KEY)
+    try:
+        assert client._httpx is None, "a client that has sent nothing holds no httpx client"
+        added = {name.lower() for name in client._http.headers}
+        assert added and not added & set(recording.MATCHED_HEADERS), added
+    finally:
+        client.close()

@@ -198,45 +198,8 @@ def classify(results: Any, expectations: Mapping[str, Expectations]) -> Summary:
     rows = []
     seen: set[tuple[str, str]] = set()
     for rec in _records(results):
-        target, case_id, outcome, observed = (
-            rec["target"],
-            rec["id"],
-            rec["outcome"],
-            rec["observed"],
-        )
-        seen.add((target, case_id))
-        exp_file = expectations.get(target)
-        exp = exp_file.entries.get(case_id) if exp_file else None
-        why = ""
-        if exp is None:
-            kind = {
-                "pass": PASS,
-                "fail": NEW,
-                "inconclusive": NEW_INCONCLUSIVE if exp_file else INCONCLUSIVE,
-                "error": ERROR,
-            }.get(outcome, ERROR)
-        elif outcome == "error":
-            kind, why = ERROR, f"listed as {exp.outcome} ({exp.observed}); {ERROR_NOT_KNOWN}"
-        elif outcome == "pass":
-            kind, why = STALE, f"expected {exp.outcome} ({exp.observed}), now passes"
-        elif exp.outcome != outcome or exp.observed != observed:
-            kind = STALE
-            why = f"expected {exp.outcome} ({exp.observed}), now {outcome} ({observed})"
-        else:
-            kind = KNOWN
-        rows.append(
-            Row(
-                id=case_id,
-                target=target,
-                kind=kind,
-                outcome=outcome,
-                observed=observed,
-                declared=_declared_status(rec),
-                message=rec.get("message", ""),
-                expectation=exp,
-                why=why,
-            )
-        )
+        seen.add((rec["target"], rec["id"]))
+        rows.append(_row(rec, expectations))
     ran_targets = {t for t, _ in seen}
     not_run = sorted(
         (name, case_id)
@@ -250,8 +213,49 @@ def classify(results: Any, expectations: Mapping[str, Expectations]) -> Summary:
 
 
 def classify_one(record: Mapping[str, Any], expectations: Mapping[str, Expectations]) -> Row:
-    """One result's row (what a pytest item needs to decide pass / xfail / skip / fail)."""
-    return classify([record], expectations).rows[0]
+    """One result's row (what a pytest item needs to decide pass / xfail / skip / fail),
+    without :func:`classify`'s pass over every expected row of the target (``not_run``)."""
+    return _row(record, expectations)
+
+
+def _row(rec: Mapping[str, Any], expectations: Mapping[str, Expectations]) -> Row:
+    """One record's row: its kind against its target's expectations."""
+    target, case_id, outcome, observed = (
+        rec["target"],
+        rec["id"],
+        rec["outcome"],
+        rec["observed"],
+    )
+    exp_file = expectations.get(target)
+    exp = exp_file.entries.get(case_id) if exp_file else None
+    why = ""
+    if exp is None:
+        kind = {
+            "pass": PASS,
+            "fail": NEW,
+            "inconclusive": NEW_INCONCLUSIVE if exp_file else INCONCLUSIVE,
+            "error": ERROR,
+        }.get(outcome, ERROR)
+    elif outcome == "error":
+        kind, why = ERROR, f"listed as {exp.outcome} ({exp.observed}); {ERROR_NOT_KNOWN}"
+    elif outcome == "pass":
+        kind, why = STALE, f"expected {exp.outcome} ({exp.observed}), now passes"
+    elif exp.outcome != outcome or exp.observed != observed:
+        kind = STALE
+        why = f"expected {exp.outcome} ({exp.observed}), now {outcome} ({observed})"
+    else:
+        kind = KNOWN
+    return Row(
+        id=case_id,
+        target=target,
+        kind=kind,
+        outcome=outcome,
+        observed=observed,
+        declared=_declared_status(rec),
+        message=rec.get("message", ""),
+        expectation=exp,
+        why=why,
+    )
 
 
 def annotate(doc: dict[str, Any], summary: Summary) -> None:
