@@ -122,6 +122,32 @@ def render_html(
     return html_writer.render(build_view(escape_tree(redact(doc)), drift, declared, provenance))
 
 
+def dumps_by_line(value: Any) -> str:
+    """JSON with each item of ``value`` on a line of its own: each item of a list, and each
+    member of an object and the items of a member that is an object or a list; written by
+    json's C encoder, a line at a time (an ``indent`` would make json use its Python
+    encoder: a tenth of the report's time for declared.json alone). Diffs stay item by item."""
+
+    def inner(item: Any) -> str:
+        if isinstance(item, dict) and item:
+            lines = (f"{_dumps(k)}: {_dumps(v)}" for k, v in item.items())
+            return "{\n" + ",\n".join(lines) + "\n}"
+        if isinstance(item, list) and item:
+            return "[\n" + ",\n".join(map(_dumps, item)) + "\n]"
+        return _dumps(item)
+
+    if isinstance(value, dict) and value:
+        body = ",\n".join(f"{_dumps(k)}: {inner(v)}" for k, v in value.items())
+        return "{\n" + body + "\n}\n"
+    if isinstance(value, list) and value:
+        return "[\n" + ",\n".join(map(_dumps, value)) + "\n]\n"
+    return _dumps(value) + "\n"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 def write_report(
     doc: dict[str, Any],
     out_dir: Path,
@@ -158,10 +184,10 @@ def write_report(
     write_atomic(paths["markdown"], markdown)
     if declared is not None:
         paths["declared"] = out_dir / "declared.json"
-        write_atomic(paths["declared"], json.dumps(declared, indent=1, ensure_ascii=False) + "\n")
+        write_atomic(paths["declared"], dumps_by_line(declared))
     if changes is not None:
         paths["drift"] = out_dir / "drift.json"
-        write_atomic(paths["drift"], json.dumps(changes, indent=1) + "\n")
+        write_atomic(paths["drift"], dumps_by_line(changes))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as fh:
