@@ -622,3 +622,26 @@ def test_a_capture_with_settings_retargets_only_rows_with_the_same_settings(
     assert "shapes/claude-code-1.0.0-first.json" in text  # the default turn: not this capture
     slug = shapes.settings_slug({"CLAUDE_CODE_ATTRIBUTION_HEADER": "0", "DISABLE_X": "1"})
     assert slug == "attribution-header-0+disable-x-1"
+
+
+@pytest.mark.parametrize("path", SHAPES, ids=[p.name for p in SHAPES])
+def test_no_bisection_variant_changes_the_request_it_was_made_from(path: Path) -> None:
+    """A variant copies a shape request one level deep and shares the rest (Claude Code's
+    bodies are up to 140 KB), so each must drop or replace top-level members only: applied
+    alone and all chained, none leaves a trace in the request it was made from, and each
+    still changes what it says it changes."""
+    import copy
+
+    req = shapes.shape_to_request(shapes.load_shape(path), "m", extra_body={"x": {"y": [1]}})
+    before = copy.deepcopy(req)
+    found = bisection.variants(req)
+    assert found, "a shape with nothing to bisect"
+    chained = req
+    for variant in found:
+        changed = variant.apply(req)
+        chained = variant.apply(chained)
+        assert (changed.headers, changed.body, changed.query, changed.auth) != (
+            req.headers, req.body, req.query, req.auth
+        ), variant.field  # fmt: skip
+        assert req == before, f"{variant.field} changed the request it was applied to"
+    assert chained != req and req == before
