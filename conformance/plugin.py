@@ -341,6 +341,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return  # nothing ran: keep the last report
     from conformance.session import finish
 
+    gc.freeze()  # the rows' records live to the end too (see pytest_collection_finish)
     run.ending = finish(run, session.config, session.testscollected, exitstatus)
     if run.ending.exitstatus is not None:
         session.exitstatus = run.ending.exitstatus
