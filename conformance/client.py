@@ -126,11 +126,14 @@ class Client:
         headers: dict[str, str | None] | None = None,
         auth: str | None = None,
         key: str | None = None,
+        content: bytes | None = None,
     ) -> Exchange:
         """Send one request; retry 429/529/5xx within limits; never raise for HTTP trouble.
 
         ``headers`` values of None remove a default header (e.g. no anthropic-version).
         ``auth`` picks "x-api-key", "bearer" or "none"; ``key`` overrides the key (WRONG_KEY).
+        ``content``: the body's bytes when the caller has them, ``json.dumps(body)`` exactly
+        (:meth:`conformance.shapes.ShapeRequest.content`); else the body is encoded here.
         """
         merged: dict[str, str] = {"content-type": "application/json"}
         merged.update(self.default_headers)
@@ -142,7 +145,8 @@ class Client:
                 merged[name.lower()] = value
         shown = {k: PLACEHOLDER if k in CREDENTIAL_HEADERS else v for k, v in merged.items()}
         ex = Exchange(method, path, shown, body, secrets=self.secrets)
-        content = json.dumps(body).encode() if body is not None else None
+        if content is None and body is not None:
+            content = json.dumps(body).encode()
         ex.request_bytes = len(content or b"")
         started = time.monotonic()
         attempt = 0  # attempts that count against ``retries`` (a stale connection does not)

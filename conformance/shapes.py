@@ -12,6 +12,7 @@ from a captured request (the capture tool, ``conformance.capture``, calls it);
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 import urllib.parse
@@ -283,6 +284,23 @@ def load_shape(path: Path) -> dict[str, Any]:
     return shape
 
 
+def shared_shape(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """The shape at ``path`` and the JSON text of each member of its request body, read
+    once a process for as long as the file is unchanged (each shape is replayed on every
+    target, and Claude Code's are up to 140 KB). Shared: read it, never change it
+    (:func:`shape_to_request` copies what it changes)."""
+    stat = Path(path).stat()
+    return _shared(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _shared(path: str, mtime_ns: int, size: int) -> tuple[dict[str, Any], dict[str, str]]:
+    shape = load_shape(Path(path))
+    body = shape["request"].get("body")
+    texts = {k: json.dumps(v) for k, v in body.items()} if isinstance(body, dict) else {}
+    return shape, texts
+
+
 @dataclass
 class ShapeRequest:
     """A request ready for :meth:`conformance.client.Client.send`."""
@@ -294,6 +312,8 @@ class ShapeRequest:
     headers: dict[str, str | None]
     body: Any
     changes: list[str] = field(default_factory=list)  # how it differs from the shape
+    # body members still the shape's own objects, with their JSON text: {key: (member, text)}
+    known: dict[str, tuple[Any, str]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def url_path(self) -> str:
@@ -314,7 +334,25 @@ class ShapeRequest:
             dict(self.headers),
             body,
             list(self.changes),
+            self.known,
         )
+
+    def content(self) -> bytes | None:
+        """The body's bytes exactly as :meth:`conformance.client.Client.send` encodes it
+        (``json.dumps(body)``), a member the shape still shares written from its text made
+        once per shape, not encoded again for every bisection step (tests/test_clients.py
+        holds every variant of every shipped shape to ``json.dumps``)."""
+        body = self.body
+        if body is None:
+            return None
+        if not (isinstance(body, dict) and self.known and all(type(k) is str for k in body)):
+            return json.dumps(body).encode()
+        parts = []
+        for key, value in body.items():
+            known = self.known.get(key)
+            text = known[1] if known is not None and known[0] is value else json.dumps(value)
+            parts.append(f"{json.dumps(key)}: {text}")
+        return ("{" + ", ".join(parts) + "}").encode()
 
 
 def shape_to_request(
@@ -323,15 +361,20 @@ def shape_to_request(
     *,
     max_tokens: int = 16,
     extra_body: dict[str, Any] | None = None,
+    texts: dict[str, str] | None = None,
 ) -> ShapeRequest:
     """The shape as a request for a target: its model, ``max_tokens`` capped, the rest as is.
 
     The filler text, headers, betas, query, auth style and ``stream`` stay as the client sent
     them. ``max_tokens`` is capped so a replay costs a few tokens; a thinking budget, which
-    Anthropic requires to be below ``max_tokens``, is lowered to its minimum first.
+    Anthropic requires to be below ``max_tokens``, is lowered to its minimum first. The shape
+    is not changed: the body is copied one level deep and what changes below it is copied
+    too, so the request shares the shape's other members (with ``texts``, their JSON text
+    from :func:`shared_shape`, for :meth:`ShapeRequest.content`).
     """
     req = shape["request"]
-    body = copy.deepcopy(req["body"])
+    source = req["body"]
+    body = dict(source) if isinstance(source, dict) else copy.deepcopy(source)
     changes = []
     if isinstance(body, dict):
         if "model" in body:
@@ -339,6 +382,7 @@ def shape_to_request(
             changes.append(f"model → {model}")
         thinking = body.get("thinking")
         if isinstance(thinking, dict) and isinstance(thinking.get("budget_tokens"), int):
+            thinking = body["thinking"] = dict(thinking)
             thinking["budget_tokens"] = 1024
             max_tokens = max(max_tokens, 1024 + max_tokens)
             changes.append("thinking.budget_tokens → 1024")
@@ -347,6 +391,11 @@ def shape_to_request(
             body["max_tokens"] = max_tokens
         for key, value in (extra_body or {}).items():
             body.setdefault(key, copy.deepcopy(value))
+    known = {
+        k: (v, texts[k])
+        for k, v in (body.items() if isinstance(body, dict) else ())
+        if texts and k in texts and isinstance(source, dict) and source.get(k) is v
+    }
     return ShapeRequest(
         method=req["method"],
         path=req["path"],
@@ -355,6 +404,7 @@ def shape_to_request(
         headers=dict(req.get("headers") or {}),
         body=body,
         changes=changes,
+        known=known,
     )
 
 
@@ -386,6 +436,7 @@ def send_shape(probe: Any, label: str, req: ShapeRequest) -> Any:
     """Send through the probe's client; the probe's record keeps a compact request."""
     ex = probe.client.send(
         req.body,
+        content=req.content(),
         path=req.url_path,
         method=req.method,
         headers=req.headers,

@@ -420,6 +420,7 @@ def test_shape_to_request_keeps_a_thinking_budget_valid() -> None:
     req = shapes.shape_to_request(shape, "m", max_tokens=16)
     assert req.body["thinking"]["budget_tokens"] == 1024
     assert req.body["max_tokens"] > 1024
+    assert shape["request"]["body"]["thinking"]["budget_tokens"] == 16000, "the shape changed"
 
 
 def test_neutral_filler_is_exact_and_neutral() -> None:
@@ -626,16 +627,26 @@ def test_a_capture_with_settings_retargets_only_rows_with_the_same_settings(
 
 @pytest.mark.parametrize("path", SHAPES, ids=[p.name for p in SHAPES])
 def test_no_bisection_variant_changes_the_request_it_was_made_from(path: Path) -> None:
-    """A variant copies a shape request one level deep and shares the rest (Claude Code's
-    bodies are up to 140 KB), so each must drop or replace top-level members only: applied
-    alone and all chained, none leaves a trace in the request it was made from, and each
-    still changes what it says it changes."""
+    """A request shares the members of its (cached) shape and a variant copies it one level
+    deep (Claude Code's bodies are up to 140 KB), so each must drop or replace top-level
+    members only: applied alone and all chained, none leaves a trace in the request it was
+    made from nor in the shape; each still changes what it says it changes; and the bytes
+    sent for each (members the shape shares written from their cached text) are exactly
+    ``json.dumps`` of its body."""
     import copy
 
-    req = shapes.shape_to_request(shapes.load_shape(path), "m", extra_body={"x": {"y": [1]}})
+    shape, texts = shapes.shared_shape(path)
+    pristine = copy.deepcopy(shape)
+    req = shapes.shape_to_request(shape, "m", extra_body={"x": {"y": [1]}}, texts=texts)
+    assert req.known, "no member of the shape is shared"
     before = copy.deepcopy(req)
     found = bisection.variants(req)
     assert found, "a shape with nothing to bisect"
+
+    def sent(r: shapes.ShapeRequest) -> bytes | None:
+        return r.content()
+
+    assert sent(req) == json.dumps(req.body).encode()
     chained = req
     for variant in found:
         changed = variant.apply(req)
@@ -644,4 +655,8 @@ def test_no_bisection_variant_changes_the_request_it_was_made_from(path: Path) -
             req.headers, req.body, req.query, req.auth
         ), variant.field  # fmt: skip
         assert req == before, f"{variant.field} changed the request it was applied to"
+        for r in (changed, chained):
+            assert sent(r) == json.dumps(r.body).encode(), variant.field
     assert chained != req and req == before
+    assert shape == pristine, "building and bisecting a request changed the shared shape"
+    assert shapes.shared_shape(path)[0] is shape, "the shape is read again"

@@ -31,9 +31,11 @@ def client_shape(p: Probe, case: Any) -> Observation:
     a time) and the evidence names the culprit.
     """
     shape_file = shapes.shape_path(case.params["shape"], case.file)
-    shape = shapes.load_shape(shape_file)
+    shape, texts = shapes.shared_shape(shape_file)
     limit = case.params.get("max_tokens", p.settings.max_tokens)
-    req = shapes.shape_to_request(shape, p.model, max_tokens=limit, extra_body=p.extra_body)
+    req = shapes.shape_to_request(
+        shape, p.model, max_tokens=limit, extra_body=p.extra_body, texts=texts
+    )
     who = f"{shape['client']} {shape['version']} {shape['turn']}"
     settings = shape.get("settings") or {}
     if settings:
