@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
@@ -195,12 +196,17 @@ class Persister:
 
 def read_text(path: Path) -> str:
     """A cassette file's text, refused over :attr:`Persister.max_bytes` before it is read
-    and when it is not UTF-8 (a cassette is untrusted input like any other)."""
-    size = path.stat().st_size
-    if size > Persister.max_bytes:
-        raise CassetteFormatError(f"over {Persister.max_bytes // 2**20} MB ({size} bytes)")
+    and when it is not UTF-8 (a cassette is untrusted input like any other). One open and
+    one ``fstat``: replay reads a cassette a row."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > Persister.max_bytes:
+            raise CassetteFormatError(f"over {Persister.max_bytes // 2**20} MB ({size} bytes)")
+        data = fh.read(Persister.max_bytes + 1)  # a file that grew since: still bounded
+    if len(data) > Persister.max_bytes:
+        raise CassetteFormatError(f"over {Persister.max_bytes // 2**20} MB")
     try:
-        return path.read_bytes().decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CassetteFormatError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
 

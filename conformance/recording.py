@@ -181,10 +181,13 @@ class Replay:
 
     @classmethod
     def load(cls, path: Path) -> Replay:
-        """The cassette at ``path``, refused as :class:`CassetteBroken` (naming it) when it
-        is not one: over the size cap, not UTF-8, not this suite's format."""
+        """The cassette at ``path``: :class:`CassetteMissing` when there is none, and
+        :class:`CassetteBroken` (naming it) when it is not one: over the size cap, not
+        UTF-8, not this suite's format."""
         try:
             return cls(cassettefile.read(path), path)
+        except FileNotFoundError:
+            raise CassetteMissing(_missing(path)) from None
         except Exception as exc:
             raise CassetteBroken(
                 f"cassette {shown_path(path)} is not readable: {_brief(exc)}"
@@ -242,8 +245,6 @@ def cassette(mode: str, path: Path, secrets: list[str]) -> Iterator[None]:
         yield
         return
     if mode == "replay":
-        if not path.exists():
-            raise CassetteMissing(_missing(path))
         previous = getattr(transport.replay, "serve", None)
         transport.replay.serve = Replay.load(path)
         try:
