@@ -278,6 +278,36 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         gc.freeze()
 
 
+# What a row's call lets through rather than reporting it (as pytest's own runner does).
+_RERAISE = (pytest.exit.Exception, KeyboardInterrupt)
+
+
+def _no_phase() -> None:
+    """A row's setup and teardown: it has no fixtures and nothing to tear down."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """A replayed row's protocol: the reports pytest's own would give, without its per-phase
+    machinery. A replayed row reads a cassette and prints nothing, so capturing its output,
+    catching its log records and setting up fixtures three times a row only cost time (a
+    tenth of a replay). Its setup, call and teardown still become the three reports every
+    reporter reads (terminal, JUnit, xdist, this plugin), through ``makereport`` and
+    ``logreport``, between ``logstart`` and ``logfinish``; wrappers of this hook (warnings,
+    faulthandler, timeouts) still wrap it. Live and recorded rows, and every other test,
+    keep pytest's protocol."""
+    run = _session(item.config)
+    if not isinstance(item, CaseItem) or run is None or run.mode != "replay":
+        return None
+    ihook = item.ihook
+    ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    for when, phase in (("setup", _no_phase), ("call", item.runtest), ("teardown", _no_phase)):
+        call = pytest.CallInfo.from_call(phase, when=when, reraise=_RERAISE)  # type: ignore[arg-type]
+        ihook.pytest_runtest_logreport(report=ihook.pytest_runtest_makereport(item=item, call=call))
+    ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """A skipped or known row's call report, as ``pytest.skip`` and ``pytest.xfail`` would

@@ -345,3 +345,72 @@ def test_replay_matches_on_headers_the_httpx_client_never_adds(harness: Any) -> 
         assert added and not added & set(recording.MATCHED_HEADERS), added
     finally:
         client.close()
+
+
+REPORT_LOG = """
+import json, pathlib
+
+OUT = pathlib.Path(__file__).parent / "reports.jsonl"
+
+
+def pytest_runtest_logstart(nodeid):
+    _log(["start", nodeid])
+
+
+def pytest_runtest_logreport(report):
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):
+        longrepr = [pathlib.Path(longrepr[0]).name, *longrepr[1:]]
+    _log([report.nodeid, report.when, report.outcome, str(longrepr) if longrepr else None,
+          getattr(report, "wasxfail", None), [k for k, _ in report.user_properties]])
+
+
+def pytest_runtest_logfinish(nodeid):
+    _log(["finish", nodeid])
+
+
+def _log(entry):
+    with OUT.open("a") as f:
+        f.write(json.dumps(entry) + "\\n")
+"""
+
+
+@pytest.mark.parametrize("fake_server", [{"drop_system"}], indirect=True)
+def test_a_replayed_row_reports_to_pytest_what_its_recorded_run_reported(
+    suite: Any, fake_server: Any
+) -> None:
+    """Replay runs a row without pytest's per-phase capture and fixture machinery
+    (``pytest_runtest_protocol`` in the plugin); recording runs pytest's own protocol. For
+    the same rows (a pass, a known deviation, a stale expectation, an undecided row) pytest
+    sees the same reports: the same phases in the same order, outcomes, texts, xfail
+    reasons and properties; and the JUnit file says the same of each test."""
+    import re
+
+    rows = ["fields.temperature", "fields.max_tokens", "fields.system", "fields.system.echo"]
+    rows += ["fields.metadata"]  # a pass, a stale entry, a known one, a NEW one, undecided
+    cases_dir = suite.cases_dir(fake_server.base_url)
+    (cases_dir / "conftest.py").write_text(REPORT_LOG)
+    (cases_dir / "expectations").mkdir(exist_ok=True)
+    (cases_dir / "expectations" / "fake.yaml").write_text(
+        "target: fake\nexpectations:\n"
+        "  fields.system: {outcome: fail, observed: ignored, reason: drops it}\n"
+        "  fields.max_tokens: {outcome: fail, observed: ignored, reason: stale on purpose}\n"
+        "  fields.metadata: {outcome: inconclusive, observed: accepted, reason: undecided}\n"
+    )
+    log = cases_dir / "reports.jsonl"
+    seen = {}
+    for mode in ("record", "replay"):
+        junit = suite.tmp / f"{mode}.xml"
+        chosen = " or ".join(f"{r}[" for r in rows)
+        run = suite.run(cases_dir, "-k", chosen, f"--junitxml={junit}", mode=mode)
+        assert run.returncode == 1 and set(run.results) == set(rows), run
+        text = re.sub(r'time="[^"]*"|timestamp="[^"]*"|hostname="[^"]*"', "", junit.read_text())
+        seen[mode] = ([json.loads(line) for line in log.read_text().splitlines()], text)
+        log.unlink()
+    (recorded, recorded_junit), (replayed, replayed_junit) = seen["record"], seen["replay"]
+    outcomes = {(e[1], e[2]) for e in recorded if len(e) > 2}
+    assert {("call", "passed"), ("call", "skipped"), ("call", "failed")} <= outcomes, outcomes
+    assert any(len(e) > 2 and e[4] for e in recorded), "no known (xfailed) row"
+    assert replayed == recorded
+    strip = re.compile(r'<property name="anthropic_conformance_result" value="[^"]*" />')
+    assert strip.sub("", replayed_junit) == strip.sub("", recorded_junit)
