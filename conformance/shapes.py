@@ -12,6 +12,7 @@ from a captured request (the capture tool, ``conformance.capture``, calls it);
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import json
 import re
@@ -285,10 +286,8 @@ def load_shape(path: Path) -> dict[str, Any]:
 
 
 def shared_shape(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
-    """The shape at ``path`` and the JSON text of each member of its request body, read
-    once a process for as long as the file is unchanged (each shape is replayed on every
-    target, and Claude Code's are up to 140 KB). Shared: read it, never change it
-    (:func:`shape_to_request` copies what it changes)."""
+    """The shape at ``path`` and its body members' JSON texts, read once a process while
+    the file is unchanged (it is replayed on every target). Shared: never change it."""
     stat = Path(path).stat()
     return _shared(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
 
@@ -297,13 +296,13 @@ def shared_shape(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
 def _shared(path: str, mtime_ns: int, size: int) -> tuple[dict[str, Any], dict[str, str]]:
     shape = load_shape(Path(path))
     body = shape["request"].get("body")
-    texts = {k: json.dumps(v) for k, v in body.items()} if isinstance(body, dict) else {}
-    return shape, texts
+    return shape, ({k: json.dumps(v) for k, v in body.items()} if isinstance(body, dict) else {})
 
 
 @dataclass
 class ShapeRequest:
-    """A request ready for :meth:`conformance.client.Client.send`."""
+    """A request ready for :meth:`conformance.client.Client.send` (``known``: the body
+    members still the shape's own, with their JSON text, for :meth:`content`)."""
 
     method: str
     path: str  # without the query
@@ -312,7 +311,6 @@ class ShapeRequest:
     headers: dict[str, str | None]
     body: Any
     changes: list[str] = field(default_factory=list)  # how it differs from the shape
-    # body members still the shape's own objects, with their JSON text: {key: (member, text)}
     known: dict[str, tuple[Any, str]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -320,33 +318,18 @@ class ShapeRequest:
         return self.path + ("?" + urllib.parse.urlencode(self.query) if self.query else "")
 
     def copy(self) -> ShapeRequest:
-        """A copy to change. A body object is copied one level deep: a variant
-        (:mod:`conformance.bisection`) drops or replaces a top-level member and never
-        changes one in place, so the members (up to 140 KB for Claude Code, copied some
-        twenty times a bisection step) are shared, not copied (tests/test_clients.py holds
-        every variant to that)."""
+        """A copy to change, its body one level deep: a variant (:mod:`.bisection`) drops or
+        replaces top-level members, never changes one in place (tests/test_clients.py)."""
         body = dict(self.body) if isinstance(self.body, dict) else copy.deepcopy(self.body)
-        return ShapeRequest(
-            self.method,
-            self.path,
-            list(self.query),
-            self.auth,
-            dict(self.headers),
-            body,
-            list(self.changes),
-            self.known,
-        )
+        query, headers, changes = list(self.query), dict(self.headers), list(self.changes)
+        return dataclasses.replace(self, query=query, headers=headers, body=body, changes=changes)
 
     def content(self) -> bytes | None:
-        """The body's bytes exactly as :meth:`conformance.client.Client.send` encodes it
-        (``json.dumps(body)``), a member the shape still shares written from its text made
-        once per shape, not encoded again for every bisection step (tests/test_clients.py
-        holds every variant of every shipped shape to ``json.dumps``)."""
+        """``json.dumps(body)`` as bytes, a member still the shape's own written from its text
+        made once per shape instead of encoded again (tests/test_clients.py holds to it)."""
         body = self.body
-        if body is None:
-            return None
         if not (isinstance(body, dict) and self.known and all(type(k) is str for k in body)):
-            return json.dumps(body).encode()
+            return None if body is None else json.dumps(body).encode()
         parts = []
         for key, value in body.items():
             known = self.known.get(key)
@@ -367,10 +350,9 @@ def shape_to_request(
 
     The filler text, headers, betas, query, auth style and ``stream`` stay as the client sent
     them. ``max_tokens`` is capped so a replay costs a few tokens; a thinking budget, which
-    Anthropic requires to be below ``max_tokens``, is lowered to its minimum first. The shape
-    is not changed: the body is copied one level deep and what changes below it is copied
-    too, so the request shares the shape's other members (with ``texts``, their JSON text
-    from :func:`shared_shape`, for :meth:`ShapeRequest.content`).
+    Anthropic requires to be below ``max_tokens``, is lowered to its minimum first. The
+    shape is not changed: the request shares its members but those it changes (``texts``,
+    from :func:`shared_shape`, are their JSON for :meth:`ShapeRequest.content`).
     """
     req = shape["request"]
     source = req["body"]
@@ -391,21 +373,11 @@ def shape_to_request(
             body["max_tokens"] = max_tokens
         for key, value in (extra_body or {}).items():
             body.setdefault(key, copy.deepcopy(value))
-    known = {
-        k: (v, texts[k])
-        for k, v in (body.items() if isinstance(body, dict) else ())
-        if texts and k in texts and isinstance(source, dict) and source.get(k) is v
-    }
-    return ShapeRequest(
-        method=req["method"],
-        path=req["path"],
-        query=[(k, v) for k, v in req.get("query") or []],
-        auth=req.get("auth", "x-api-key"),
-        headers=dict(req.get("headers") or {}),
-        body=body,
-        changes=changes,
-        known=known,
-    )
+    shared = body.items() if isinstance(body, dict) and isinstance(source, dict) else ()
+    known = {k: (v, (texts or {})[k]) for k, v in shared if k in (texts or {}) and source[k] is v}
+    query = [(k, v) for k, v in req.get("query") or []]
+    headers, auth = dict(req.get("headers") or {}), req.get("auth", "x-api-key")
+    return ShapeRequest(req["method"], req["path"], query, auth, headers, body, changes, known)
 
 
 def shape_path(name: str, case_file: Path | None) -> Path:
