@@ -202,7 +202,9 @@ def read_text(path: Path) -> str:
         size = os.fstat(fh.fileno()).st_size
         if size > Persister.max_bytes:
             raise CassetteFormatError(f"over {Persister.max_bytes // 2**20} MB ({size} bytes)")
-        data = fh.read(Persister.max_bytes + 1)  # a file that grew since: still bounded
+        data = fh.read(size + 1)  # a buffer of the file's size, not of the cap
+        if len(data) > size:  # it grew since fstat: the rest, still bounded by the cap
+            data += fh.read(Persister.max_bytes + 1 - len(data))
     if len(data) > Persister.max_bytes:
         raise CassetteFormatError(f"over {Persister.max_bytes // 2**20} MB")
     try:

@@ -197,3 +197,24 @@ def test_the_convert_command_converts_a_folder(tmp_path: Path) -> None:
     assert main(["cassettes", "convert", str(tmp_path)]) == 0
     assert (tmp_path / "t" / "a.json").exists() and (tmp_path / "t" / "_provenance.yaml").exists()
     assert main(["cassettes", "convert", str(tmp_path)]) == 4  # nothing left to convert
+
+
+def test_a_cassette_is_read_whole_and_bounded_even_if_it_grows_while_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cassette is read with a buffer of the size ``fstat`` gives, not of the cap; a file
+    that has grown since is still read whole, and still refused past the cap."""
+    import os
+    import types
+
+    path = tmp_path / "c.json"
+    text = json.dumps({"format": cassettefile.FORMAT, "bodies": ["x" * 5000], "interactions": []})
+    path.write_text(text)
+    real = os.fstat
+    monkeypatch.setattr(
+        cassettefile.os, "fstat", lambda fd: types.SimpleNamespace(st_size=real(fd).st_size // 3)
+    )
+    assert cassettefile.read_text(path) == text
+    monkeypatch.setattr(cassettefile.Persister, "max_bytes", 4000)
+    with pytest.raises(cassettefile.CassetteFormatError, match="over"):
+        cassettefile.read_text(path)
