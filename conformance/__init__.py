@@ -24,8 +24,9 @@ Where each concept lives, in layers; a module imports only from its own layer or
    (one request and its answer, scrubbed before it is cut), ``protocol`` (schemas
    from the pinned SDK, error envelope, stream checks).
 3. one answer and its storage: ``wire`` (the wire verdict on one answer), ``results``
-   (result records, results.json), ``recording`` (cassettes: record and replay through
-   vcrpy), ``cassettefile`` (the cassette file format and the request matcher).
+   (result records, results.json), ``recording`` (cassettes: recorded through vcrpy,
+   replayed with vcrpy's semantics without its machinery), ``cassettefile`` (the cassette
+   file format and the request matcher).
 4. requests: ``probe`` (bodies, nonces), ``shapes`` (captured client request
    shapes, sent again).
 5. verdicts: ``oracles`` (a package: one registry, one module per family, protocol checks

@@ -1,11 +1,13 @@
 """The cassette file: how one row's recorded exchanges lie on disk, as vcrpy extensions.
 
-vcrpy stays the record/replay engine; this module is what it is given through its documented
+vcrpy records every cassette; this module is what it is given through its documented
 extension points (https://vcrpy.readthedocs.io/en/latest/advanced.html): a *serializer*
 (``serialize``/``deserialize``), a *persister* (:class:`Persister`) and a *matcher*
-(:func:`match_probe`). Why not vcrpy's YAML: the YAML cassettes cost 5.9x the collection
-floor to replay, most of it PyYAML constructing 16 MB of nodes in Python and vcrpy's request
-filters deep-copying each request at every lookup.
+(:func:`match_probe`). Replay reads the same file itself (:func:`read`, and
+:class:`conformance.recording.Replay`, which plays it as vcrpy's ``Cassette`` does), matching
+on the same key (:func:`request_key`, :func:`body_key`). Why not vcrpy's YAML: the YAML
+cassettes cost 5.9x the collection floor to replay, most of it PyYAML constructing 16 MB of
+nodes in Python and vcrpy's request filters deep-copying each request at every lookup.
 
 The format (``cassettes/<target>/<case-id>.json``), JSON written one field to a line:
 

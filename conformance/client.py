@@ -246,10 +246,12 @@ class Client:
         self, method: str, url: str, headers: dict[str, str], content: bytes | None
     ) -> Iterator[httpx.Response]:
         """The answer to one request: from the network through httpx, or, while this thread
-        replays a cassette, served for the request exactly as httpx builds it (the client's
-        default headers, the URL's userinfo as Basic auth) without httpx's sending machinery
-        (auth flow, redirects, cookie jar, hooks: none of which a replayed answer can use,
-        and half of a replayed request's cost)."""
+        replays a cassette, the recorded one (:class:`conformance.recording.Replay`), looked
+        up by what httpx would send (its normalised URL, upper-cased method, the headers as
+        ``httpx.Headers`` folds them, the URL's userinfo as Basic auth) and read from a
+        :class:`~conformance.transport.Recorded` without building httpx's request and
+        response objects or its sending machinery (auth flow, redirects, cookie jar, hooks:
+        none of which a replayed answer can use)."""
         serve = replay_server()
         if serve is None:
             with self._http.stream(method, url, headers=headers, content=content) as resp:

@@ -6,6 +6,12 @@ versions). Requests match on method, path, query, the JSON body and the few head
 vary (auth, anthropic-version, anthropic-beta) — never on host, port or user-agent noise, so
 a recording made on one port replays on any. Secrets are scrubbed before anything is
 written; a re-recorded cassette replaces the old one atomically.
+
+Recording goes through vcrpy (its httpx patching, serializer, persister and matcher hooks).
+Replay does not: :class:`Replay` reads a row's cassette and plays it as vcrpy's ``Cassette``
+would (each answer once, to the first matching request in recorded order), answering the
+client before httpx sends anything (:data:`conformance.transport.replay`); vcrpy's import,
+cassette objects and matchers were most of a replay's cost.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ and tell ``pytest_conformance_report`` implementations.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import time
@@ -110,9 +111,10 @@ class Session:
             started=now_iso(),
         )
 
-    @property
+    @functools.cached_property
     def secrets(self) -> list[str]:
-        """The keys, and the ``user:password`` of any base URL (see conformance.secrets)."""
+        """The keys, and the ``user:password`` of any base URL (see conformance.secrets):
+        fixed once the session is configured, and asked for by every row."""
         from conformance.secrets import url_secrets
 
         found = [k for k in self.keys.values() if k]

@@ -22,6 +22,8 @@ MIN_FRAGMENT = 8
 
 def usable(secrets: Iterable[str | None]) -> list[str]:
     """The secrets long enough to be searched for in text (see the module's policy)."""
+    if not secrets:  # a replay without keys: every header and string of every answer asks
+        return []
     return sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
 
 
