@@ -326,29 +326,40 @@ def render(view: View, page: str = "index.html") -> str:
     rows), only the reasons of NEW cells and stale expectations stay (what a reviewer must
     read); past it still, passing cells are written without their link (every cell that did
     not pass still links); and past it even then, no reasons. A line says which. The file
-    still fits a pull-request comment, and the page holds everything."""
+    still fits a pull-request comment, and the page holds everything. (What does not depend
+    on the level, all but the matrix's tables, is written once.)"""
+    head, tail = _head(view), _tail(view, page)
     for reasons in ("all", "new", "new-compact"):
-        text = _render(view, page, reasons)
+        text = _joined(head, _level(view, page, reasons), tail)
         if len(text) <= COMMENT_CHARS:
             return text
-    return _render(view, page, "compact")
+    return _joined(head, _level(view, page, "compact"), tail)
 
 
-def _render(view: View, page: str, reasons: str) -> str:
-    observed, declared_only = view.observed, view.declared_only
-    shown = observed or declared_only  # a report of declarations alone still has a matrix
+def _joined(head: list[str], body: list[str], tail: list[str]) -> str:
+    return "\n".join([*head, *body, *tail]).rstrip() + "\n"
+
+
+def _head(view: View) -> list[str]:
+    shown = view.observed or view.declared_only  # declarations alone still have a matrix
     out: list[str] = ["## Anthropic Messages API compatibility matrix", ""]
     out += _scoreboard(view)
     out += ["**Run:** " + " · ".join(md(p) for p in view.run_facts), ""]
     out += _provenance(view)
     legend = LEGEND
-    if declared_only or any(r.declared for r in view.rows):
+    if view.declared_only or any(r.declared for r in view.rows):
         legend += " · _not run · declared X_ = declared only, no observation yet (X\\* = implied)"
     out += [legend, ""]
     # Per-target totals first: with many targets, this is the table people read.
     out += _targets_table(shown)
     if view.drift is not None:
         out += _drift(view.drift)
+    return out
+
+
+def _level(view: View, page: str, reasons: str) -> list[str]:
+    shown = view.observed or view.declared_only
+    out: list[str] = []
     if reasons != "all":
         kept = {
             "new": "only those of NEW cells and stale expectations are kept",
@@ -363,8 +374,11 @@ def _render(view: View, page: str, reasons: str) -> str:
             "to its reason, notes and evidence on the page._",
             "",
         ]
-    out += _matrix_tables(view, shown, page, reasons=reasons)
-    if observed and declared_only:
-        out += _declared_summary(view, declared_only, page)
-    out += _declared_changes(view)
-    return "\n".join(out).rstrip() + "\n"
+    return out + _matrix_tables(view, shown, page, reasons=reasons)
+
+
+def _tail(view: View, page: str) -> list[str]:
+    out: list[str] = []
+    if view.observed and view.declared_only:
+        out += _declared_summary(view, view.declared_only, page)
+    return out + _declared_changes(view)
