@@ -280,7 +280,9 @@ def finish(run: Session, config: pytest.Config, selected: int, exitstatus: int) 
     )
     summary = expectations.classify(doc, run.expectations)
     expectations.annotate(doc, summary)  # the report marks known deviations apart from new
-    paths = report.write_report(doc, decision.out_dir, previous, declared, provenance)
+    paths = report.write_report(
+        doc, decision.out_dir, previous, declared, provenance, judged_here=True
+    )
     ending = Ending(paths["results"], decision.message, summary, doc, declared_error)
     ending.diagnoses = diagnosis.diagnose_run(doc)
     if exitstatus in (0, 1):  # known deviations pass; NEW or stale: 1; unjudged rows: 3

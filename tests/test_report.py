@@ -709,3 +709,28 @@ def test_declared_and_drift_files_hold_their_data_an_item_to_a_line() -> None:
     lines = dumps_by_line(declared).splitlines()
     assert '"a": {"x": 1},' in lines and '"b": {"y": "\u00e9"}' in lines, lines
     assert dumps_by_line(drift_rows).splitlines()[1] == '{"id": "a", "from": "pass", "to": "fail"},'
+
+
+def test_a_run_s_own_records_are_escaped_once_and_the_rest_of_them_still(tmp_path: Path) -> None:
+    """``write_report(..., judged_here=True)`` (the plugin's call) leaves each record's
+    evidence and message as the runner escaped them and escapes everything else: a control
+    character in a declaration, a target's name or a key of the run still comes out escaped;
+    a clean document gives the same files either way."""
+    doc = make_doc(["deepseek", "llamacpp"])
+    clean = {flag: tmp_path / f"clean-{flag}" for flag in (False, True)}
+    for flag, out in clean.items():
+        write_report(copy.deepcopy(doc), out, judged_here=flag)
+    for name in ("results.json", "matrix.md"):
+        assert (clean[True] / name).read_text() == (clean[False] / name).read_text(), name
+    rec = record(doc, "llamacpp", "fields.top_k")
+    rec["declared"]["says"] = "Supported\x1b[2K\u202e"
+    rec["row"] = "top_k\x07"
+    doc["run"]["targets"][0]["model"] = "m\x1b[1A"
+    write_report(copy.deepcopy(doc), tmp_path / "dirty", judged_here=True)
+    for name in ("results.json", "matrix.md", "index.html"):
+        text = (tmp_path / "dirty" / name).read_text()
+        assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text, name
+    kept = json.loads((tmp_path / "dirty" / "results.json").read_text())
+    got = record(kept, "llamacpp", "fields.top_k")
+    assert got["declared"]["says"] == "Supported\\x1b[2K\\u202e" and got["row"] == "top_k\\x07"
+    assert list(got) == list(rec), "the record's fields keep their order"

@@ -122,6 +122,30 @@ def render_html(
     return html_writer.render(build_view(escape_tree(redact(doc)), drift, declared, provenance))
 
 
+# What conformance.runner escapes of each record as it judges the row.
+ESCAPED_BY_THE_RUNNER = ("evidence", "message")
+
+
+def _escaped(doc: dict[str, Any], judged_here: bool) -> dict[str, Any]:
+    if not judged_here or not isinstance(doc.get("results"), list):
+        return escape_tree(doc)
+    out = escape_tree({k: v for k, v in doc.items() if k != "results"})
+    out["results"] = [_escaped_record(r) for r in doc["results"]]
+    return out
+
+
+def _escaped_record(record: Any) -> Any:
+    if not isinstance(record, dict):
+        return escape_tree(record)
+    rest = {k: v for k, v in record.items() if k not in ESCAPED_BY_THE_RUNNER}
+    escaped = escape_tree(rest)
+    if escaped is rest:  # nothing to escape but what the runner escaped
+        return record
+    if any(k not in escaped for k in rest):  # a key with a control character: all of it
+        return escape_tree(record)
+    return {k: record[k] if k in ESCAPED_BY_THE_RUNNER else escaped[k] for k in record}
+
+
 def dumps_by_line(value: Any) -> str:
     """JSON with each item of ``value`` on a line of its own: each item of a list, and each
     member of an object and the items of a member that is an object or a list; written by
@@ -155,6 +179,7 @@ def write_report(
     declared: dict[str, Any] | None = None,
     provenance: dict[str, dict[str, Any]] | None = None,
     page_url: str | None = None,
+    judged_here: bool = False,
 ) -> dict[str, Path]:
     """Write ``index.html``, ``matrix.md`` and ``results.json`` (plus ``drift.json`` when
     ``previous`` is given, and ``declared.json`` when ``declared`` is) into ``out_dir``;
@@ -167,10 +192,15 @@ def write_report(
 
     When ``GITHUB_STEP_SUMMARY`` is set (inside a GitHub Actions step) the Markdown matrix
     is appended to it, so the run's summary page shows the matrix without opening artifacts.
+
+    ``judged_here``: the records were made by this process's runner, which escaped each
+    row's evidence and message as it judged it (:func:`conformance.runner.run_case`): those,
+    nine tenths of the document, are not escaped again; everything else is. A document read
+    from a file is escaped whole.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    doc = escape_tree(redact(doc))  # an endpoint's text is data: no control codes
+    doc = _escaped(redact(doc), judged_here)  # an endpoint's text is data: no control codes
     changes = drift(escape_tree(previous), doc) if previous is not None else None
     paths = {
         "results": out_dir / "results.json",
