@@ -23,6 +23,13 @@ def e(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
+def text(value: str) -> str:
+    """``value`` escaped for an element's text (a ``<pre>``), never an attribute: only
+    ``&``, ``<`` and ``>`` mean anything there. The evidence JSON is most of the page, and
+    every quote in it was six characters as ``&quot;``."""
+    return html.escape(value, quote=False)
+
+
 def clip(text: str, limit: int = CLIP) -> str:
     if len(text) <= limit:
         return text
@@ -217,11 +224,11 @@ def _requests_html(requests: Any) -> list[str]:
                 summary = " · ".join(bits)
             parts.append(
                 f'<div class="req"><div class="reqh">#{i} {e(summary)}</div>'
-                f'<pre class="json">{e(_json(item))}</pre></div>'
+                f'<pre class="json">{text(_json(item))}</pre></div>'
             )
         return parts
     if requests:
-        return [f'<h3>Probe requests</h3><pre class="json">{e(_json(requests))}</pre>']
+        return [f'<h3>Probe requests</h3><pre class="json">{text(_json(requests))}</pre>']
     return []
 
 
@@ -245,5 +252,5 @@ def evidence_html(record: dict[str, Any]) -> str:
     ]
     rest = {k: v for k, v in evidence.items() if k != "requests" and k not in FACT_KEYS}
     if rest:
-        parts.append(f'<h3>Evidence</h3><pre class="json">{e(_json(rest))}</pre>')
+        parts.append(f'<h3>Evidence</h3><pre class="json">{text(_json(rest))}</pre>')
     return "".join(parts)
