@@ -172,9 +172,14 @@ class _Compiler:
         return lambda v: sum(1 for b in branches if b(v)) == 1
 
     def kw_const(self, value: Any, _: dict[str, Any]) -> Check:
+        if type(value) is str:  # what equal() means for a string, without its type tests
+            return lambda v: type(v) is str and v == value
         return lambda v: equal(v, value)
 
     def kw_enum(self, value: list[Any], _: dict[str, Any]) -> Check:
+        if all(type(e) is str for e in value):  # as kw_const: a set lookup
+            names = frozenset(value)
+            return lambda v: type(v) is str and v in names
         return lambda v: any(equal(v, e) for e in value)
 
     def kw_minimum(self, value: float, _: dict[str, Any]) -> Check:
