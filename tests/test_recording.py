@@ -414,3 +414,31 @@ def test_a_replayed_row_reports_to_pytest_what_its_recorded_run_reported(
     assert replayed == recorded
     strip = re.compile(r'<property name="anthropic_conformance_result" value="[^"]*" />')
     assert strip.sub("", replayed_junit) == strip.sub("", recorded_junit)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"content-type": "application/json", "x-api-key": "k", "anthropic-version": "2023-06-01"},
+        {"Anthropic-Version": "2023-06-01", "anthropic-version": "2099-01-01"},
+        {"anthropic-beta": "caf\u00e9", "x-api-key": "k"},
+        {"authorization": "Bearer k", "anthropic-beta": " a , b "},
+    ],
+    ids=["plain", "two-cases", "non-ascii", "spaces"],
+)
+def test_replay_reads_the_headers_httpx_would_send(headers: dict[str, str]) -> None:
+    """The header values replay matches on are httpx's (``httpx.Headers``), whether they
+    are read from it or, for lower-case ASCII names and values, from the dict itself; a
+    value httpx refuses is refused the same way."""
+    import httpx
+
+    from conformance.client import sent_header
+
+    def values(make: Any) -> Any:
+        try:
+            header = make(headers)
+        except Exception as exc:  # httpx refuses a non-ASCII value: so must replay
+            return type(exc)
+        return [header(n) for n in [*recording.MATCHED_HEADERS, "content-type", "absent"]]
+
+    assert values(sent_header) == values(lambda h: httpx.Headers(h).get)
