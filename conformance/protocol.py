@@ -335,15 +335,17 @@ def check_models_list(body: Any) -> list[str]:
 
 
 def check_stream(
-    raw: bytes, *, max_tokens: int | None = None
+    raw: bytes, *, max_tokens: int | None = None, events: list[sse.Event] | None = None
 ) -> tuple[list[str], dict[str, Any] | None]:
     """A streamed body: framing and grammar, each event's schema, then the accumulated
     Message must pass ``check_message`` like a non-streaming one.
 
     Returns the violations and the accumulated Message; the Message is None when there is no
     ``message_start`` or the stream ended with an ``error`` event (``sse.stream_error``).
+    ``events``: ``raw`` as the client already parsed it (``sse.parse(raw)``; read, never
+    changed), so a stream is not parsed twice.
     """
-    events = sse.parse(raw)
+    events = sse.parse(raw) if events is None else events
     out = sse.check_grammar(events)
     for i, ev in enumerate(events):
         kind = ev.type

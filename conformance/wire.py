@@ -26,7 +26,7 @@ def violations(ex: Exchange) -> list[str]:
         limit = (
             (ex.request_body or {}).get("max_tokens") if isinstance(ex.request_body, dict) else None
         )
-        return protocol.check_stream(ex.raw, max_tokens=limit)[0]
+        return protocol.check_stream(ex.raw, max_tokens=limit, events=ex.events)[0]
     if not ex.ok:
         return protocol.check_error(ex.status, ex.json, ex.raw)
     path = (ex.path or "").split("?")[0]
@@ -50,7 +50,7 @@ def answer_violations(ex: Any, body: Any) -> list[str]:
         ctype = ex.headers.get("content-type") or "no content-type"
         return [f"stream: true answered with {ctype}, not an SSE stream"]
     if ex.is_stream:
-        return protocol.check_stream(ex.raw, max_tokens=limit)[0]
+        return protocol.check_stream(ex.raw, max_tokens=limit, events=ex.events)[0]
     return protocol.check_message(ex.json, max_tokens=limit)
 
 
