@@ -223,14 +223,16 @@ def read(path: Path) -> dict[str, Any]:
 
 def body_bytes(stored: Any) -> bytes:
     """A stored request body as the bytes it was sent as (what vcrpy's ``Request`` holds)."""
-    body = _loaded_text(stored)
-    return body.encode("utf-8") if isinstance(body, str) else body
+    return _utf8(_loaded_text(stored))
 
 
 def response_bytes(stored: Any) -> bytes:
     """A stored response body as the bytes received (decoded: recorded with vcrpy's
     ``decode_compressed_response``)."""
-    body = _loaded_response_body(stored)
+    return _utf8(_loaded_response_body(stored))
+
+
+def _utf8(body: str | bytes) -> bytes:
     return body.encode("utf-8") if isinstance(body, str) else body
 
 

@@ -295,10 +295,8 @@ def recorded_code(path: Path, pattern: re.Pattern[str]) -> str | None:
     random when the row was recorded (``{{FRESH}}``, see :mod:`conformance.probe`). Only
     requests are read, so an answer that quotes a code cannot supply one."""
     try:
-        if path.stat().st_size > cassettefile.Persister.max_bytes:
-            return None
-        doc = cassettefile.load_document(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, cassettefile.CassetteFormatError):
+        doc = cassettefile.read(path)  # bounded and checked as replay reads it
+    except (OSError, cassettefile.CassetteFormatError):
         return None  # the replay itself reports the cassette as missing or broken
     for body in doc["bodies"]:
         text = body if isinstance(body, str) else ""  # a base64 body holds no text code
