@@ -344,18 +344,25 @@ class _Collector:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self._told: bool | None = None  # whether any conftest implements the hook
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Teardown reports carry the same properties: take each result exactly once.
         if report.when != "call":
             return
         run = self.config.stash[SESSION]
+        if self._told is None:
+            hook = self.config.hook.pytest_conformance_result
+            self._told = not run.is_worker and bool(hook.get_hookimpls())
         for key, value in getattr(report, "user_properties", []):
-            if key == RESULT_KEY:
-                record = json.loads(value)
-                run.results.append(record)
-                if not run.is_worker:
-                    self.config.hook.pytest_conformance_result(result=record)
+            if key != RESULT_KEY:
+                continue
+            if not self._told:  # read when the run ends (Session.add_result says why)
+                run.add_result(value)
+                continue
+            record = json.loads(value)
+            run.add_result(record)
+            self.config.hook.pytest_conformance_result(result=record)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -371,6 +378,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return  # nothing ran: keep the last report
     from conformance.session import finish
 
+    run.read_results()
     gc.freeze()  # the rows' records live to the end too (see pytest_collection_finish)
     run.ending = finish(run, session.config, session.testscollected, exitstatus)
     if run.ending.exitstatus is not None:

@@ -10,6 +10,8 @@ and tell ``pytest_conformance_report`` implementations.
 from __future__ import annotations
 
 import functools
+import gc
+import json
 import os
 import tempfile
 import time
@@ -99,7 +101,8 @@ class Session:
         self.unredact_logs: Any = lambda: None  # set by the plugin (secrets.redact_logs)
         self.previous_sigterm: Any = None
         self.verbosity: int = config.get_verbosity()
-        self.results: list[dict[str, Any]] = []
+        self._results: list[dict[str, Any]] = []
+        self._unread: list[str] = []  # records as their reports carried them (JSON text)
         self.ending: Ending | None = None
         self.run = RunInfo(
             suite_version=__import__("conformance").__version__,
@@ -110,6 +113,37 @@ class Session:
             ],
             started=now_iso(),
         )
+
+    def add_result(self, record: dict[str, Any] | str) -> None:
+        """Keep one row's record: a dict, or the JSON text its test report carried, read
+        only when the records are asked for. Text is no object for Python's collector to
+        walk: held as dicts, every record judged so far was walked again by each
+        collection of the rows' short-lived objects, a cost that grew with the run (about
+        half of a 20-target replay's collecting)."""
+        if isinstance(record, str):
+            self._unread.append(record)
+        else:
+            self._results.append(record)
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        """Every record kept so far, as dicts (see :meth:`read_results`)."""
+        self.read_results()
+        return self._results
+
+    def read_results(self) -> None:
+        """Read the text kept by :meth:`add_result`, once, with the collector paused: what is
+        read lives to the end of the run (the plugin freezes it right after)."""
+        if not self._unread:
+            return
+        was_on = gc.isenabled()
+        gc.disable()
+        try:
+            self._results.extend(json.loads(text) for text in self._unread)
+        finally:
+            if was_on:
+                gc.enable()
+        self._unread.clear()
 
     @functools.cached_property
     def secrets(self) -> list[str]:
