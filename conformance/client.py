@@ -31,7 +31,13 @@ from conformance.exchange import (  # noqa: F401 (re-exported: the client's voca
     response_text,
     retry_after,
 )
-from conformance.secrets import CREDENTIAL_HEADERS, PLACEHOLDER, scrub_text, url_secrets
+from conformance.secrets import (
+    CREDENTIAL_HEADERS,
+    PLACEHOLDER,
+    kept_headers,
+    scrub_text,
+    url_secrets,
+)
 from conformance.settings import Limits
 from conformance.transport import bound_by_deadline, deadline, replay_server
 
@@ -230,12 +236,7 @@ class Client:
         try:
             with self._answer(method, url, headers, content) as resp:
                 ex.status = resp.status_code
-                ex.headers = {
-                    # scrubbed as received, then folded (the scan ignores case anyway)
-                    scrub_text(k, self.secrets).lower(): scrub_text(v, self.secrets)
-                    for k, v in resp.headers.items()
-                    if k.lower() not in CREDENTIAL_HEADERS
-                }
+                ex.headers = kept_headers(resp.headers.items(), self.secrets)
                 self._read_body(ex, resp, started + total, cut_by_time)
         except httpx.TimeoutException as exc:
             ex.error = cut_by_time if time.monotonic() - started >= total else self._timeout(exc)

@@ -115,6 +115,64 @@ def test_scrub_body_decodes_json_escapes_and_joins_sse_deltas() -> None:
     assert "".join(texts) == "<redacted>", texts
 
 
+def _pieces(key: str) -> list[str]:
+    """Strings a kept tree may hold: prose, and a key in every form scrub_text finds, cut,
+    folded, behind one or two levels of JSON escapes (\\u002d, \\/), next to other text."""
+    import base64
+
+    forms = list(encoded_forms(key).values())
+    std = base64.b64encode(("??" + key).encode()).decode()  # holds "/" and "+"
+    escaped = json.dumps(key).strip('"').replace("-", "\\u002d")
+    pieces = [
+        "plain words only", "", "caf\u00e9 \U0001f600", 'a "quoted" \\ thing', "\x1b[2J",
+        key, key[:12], key[3:11], key[:7], key.upper(), std, std.replace("/", "\\/"),
+        escaped, json.dumps(escaped).strip('"'), f"x{key[2:14]}y", "\\u0041\\/",
+        *forms, *(f[:9] for f in forms),
+    ]  # fmt: skip
+    return pieces
+
+
+def _tree(rng: Any, pieces: list[str], depth: int = 0) -> Any:
+    if depth > 3 or rng.random() < 0.35:
+        return rng.choice([*pieces, 12345678, None, True, 1.5])
+    if rng.random() < 0.5:
+        return [_tree(rng, pieces, depth + 1) for _ in range(rng.randrange(4))]
+    return {rng.choice(pieces): _tree(rng, pieces, depth + 1) for _ in range(rng.randrange(4))}
+
+
+@pytest.mark.parametrize("key", [HOSTILE_KEY, "sk-local-ccproxy", 'sk-"odd\\key-1234'])
+def test_one_scan_of_a_whole_tree_or_of_all_headers_scrubs_what_each_string_would(key: str):
+    """scrub() and kept_headers() first scan the whole tree (as JSON) or all the headers at
+    once, and look at each string only when that scan finds something: over 2,000 trees and
+    header sets made of a key's forms, cut, folded and escaped, the result is what scrubbing
+    every string gives, and a clean tree comes back as the same object, unwalked (unless a
+    key holds a quote or a backslash, which JSON escapes: then every string is looked at)."""
+    import random
+
+    from conformance.secrets import kept_headers, scrub, usable
+    from conformance.secrets.forms import _scrub_tree
+
+    keys = usable([key, "sk-second-key-5678"])
+    pieces = _pieces(key)
+    rng = random.Random(7)
+    clean_seen = dirty_seen = 0
+    for _ in range(2000):
+        tree = _tree(rng, pieces)
+        walked = _scrub_tree(tree, keys)
+        assert scrub(tree, keys) == walked, tree
+        if walked == tree:
+            clean_seen += 1
+        else:
+            dirty_seen += 1
+        pairs = [(rng.choice(pieces) or "h", rng.choice(pieces)) for _ in range(rng.randrange(5))]
+        want = {scrub_text(k, keys).lower(): scrub_text(v, keys) for k, v in pairs}
+        assert kept_headers(pairs, keys) == want, pairs
+    assert clean_seen > 100 and dirty_seen > 100, (clean_seen, dirty_seen)
+    clean = {"role": "user", "content": [{"type": "text", "text": "plain words only"}]}
+    plain = '"' not in key  # a key with a quote or backslash: every string is looked at
+    assert (scrub(clean, keys) is clean) == plain and scrub(clean, keys) == clean
+
+
 # --- leaks: in process, every kept string ---------------------------------------------------
 
 

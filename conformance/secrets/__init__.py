@@ -34,7 +34,7 @@ header list and placeholder.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -46,6 +46,7 @@ from conformance.secrets.forms import (
     KeyForms,
     key_forms,
     key_spans,
+    nothing_to_scrub,
     scrub,
     scrub_text,
     usable,
@@ -60,8 +61,10 @@ __all__ = [
     "WRONG_KEY",
     "KeyForms",
     "is_credential",
+    "kept_headers",
     "key_forms",
     "key_spans",
+    "nothing_to_scrub",
     "redact_headers",
     "redact_logs",
     "scrub",
@@ -111,6 +114,17 @@ def redact_headers(headers: dict[str, str]) -> dict[str, str]:
 def without_credentials(headers: dict[str, str]) -> dict[str, str]:
     """The headers that are not credentials (names as given)."""
     return {k: v for k, v in headers.items() if not is_credential(k)}
+
+
+def kept_headers(items: Iterable[tuple[str, str]], secrets: Iterable[str | None]) -> dict[str, str]:
+    """An answer's headers as evidence keeps them: credential headers left out, every name
+    and value scrubbed as received, names folded to lower case (the scan ignores case). One
+    scan of them all decides whether any needs scrubbing (:func:`nothing_to_scrub`)."""
+    pairs = [(k, v) for k, v in items if k.lower() not in CREDENTIAL_HEADERS]
+    keys = usable(secrets)
+    if not keys or nothing_to_scrub("\n".join(f"{k}\n{v}" for k, v in pairs), keys):
+        return {k.lower(): v for k, v in pairs}
+    return {scrub_text(k, keys).lower(): scrub_text(v, keys) for k, v in pairs}
 
 
 def scrub_url(url: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import bisect
 import functools
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,11 +21,19 @@ MIN_SECRET_LEN = 8
 MIN_FRAGMENT = 8
 
 
-def usable(secrets: Iterable[str | None]) -> list[str]:
-    """The secrets long enough to be searched for in text (see the module's policy)."""
-    if not secrets:  # a replay without keys: every header and string of every answer asks
-        return []
-    return sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
+def usable(secrets: Iterable[str | None]) -> tuple[str, ...]:
+    """The secrets long enough to be searched for in text (see the module's policy),
+    longest first. Every header and string of every answer asks, with the same few keys:
+    the answer is remembered for each list of them."""
+    if not secrets:  # a replay without keys
+        return ()
+    return _usable(tuple(secrets))
+
+
+@functools.lru_cache(maxsize=64)
+def _usable(secrets: tuple[str | None, ...]) -> tuple[str, ...]:
+    found = {s for s in secrets if s and len(s) >= MIN_SECRET_LEN}
+    return tuple(sorted(found, key=len, reverse=True))
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,10 @@ class KeyForms:
     grams: dict[str, tuple[tuple[int, int], ...]]
     # runs of the forms' characters long enough to hold a fragment: only those are scanned
     tokens: re.Pattern[str]
+    # no form holds a quote, a backslash or a control character: then a text in which no
+    # run is found as is, and that holds no \u or \/ escape, holds none behind escapes either
+    # (see :func:`nothing_to_scrub`)
+    plain: bool
 
 
 def _encoded_forms(key: str) -> list[str]:
@@ -62,7 +75,8 @@ def key_forms(keys: tuple[str, ...]) -> KeyForms:
             grams.setdefault(form[off : off + _GRAM], []).append((i, off))
     chars = "".join(sorted({c for f in forms for c in f}))
     tokens = re.compile(f"[{re.escape(chars)}]{{{MIN_FRAGMENT},}}")
-    return KeyForms(tuple(forms), {g: tuple(v) for g, v in grams.items()}, tokens)
+    plain = not any(c in '"\\' or c < " " or c == "\x7f" for c in chars)
+    return KeyForms(tuple(forms), {g: tuple(v) for g, v in grams.items()}, tokens, plain)
 
 
 _GRAM = 4  # any run of MIN_FRAGMENT (8) holds a whole 4-gram at a position divisible by 4
@@ -70,8 +84,11 @@ _GRAM = 4  # any run of MIN_FRAGMENT (8) holds a whole 4-gram at a position divi
 
 def _fold(text: str) -> str:
     """Lower-cased, one character for one (so positions stay those of ``text``)."""
-    if text.isascii():
-        return text.lower()
+    folded = text.lower()
+    # one for one already when no character became two, and no capital sigma was folded by
+    # its place in a word (the one rule of str.lower that looks at neighbours)
+    if len(folded) == len(text) and "\u03a3" not in text:
+        return folded
     return "".join(low if len(low := c.lower()) == 1 else c for c in text)
 
 
@@ -155,7 +172,7 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def key_spans(text: str, keys: list[str]) -> list[tuple[int, int]]:
+def key_spans(text: str, keys: tuple[str, ...] | list[str]) -> list[tuple[int, int]]:
     """Where ``text`` holds a run of a key or of one of its forms (:class:`KeyForms`), as
     is or behind one or two levels of JSON escapes (a string inside a JSON string, such as
     streamed tool input): sorted, merged spans of ``text``."""
@@ -179,6 +196,25 @@ def _replace(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(out)
 
 
+_HIDING_ESCAPE = re.compile(r"\\[u/]")  # the escapes that can make a key's characters
+
+
+def nothing_to_scrub(text: str, keys: tuple[str, ...]) -> bool:
+    r"""True when no part of ``text`` can hold a run of a key (``keys`` from :func:`usable`),
+    as is or behind escapes, so that :func:`scrub_text` of any piece of it would change
+    nothing: one scan of a whole JSON document (every string of a tree) or of all of a
+    message's headers joined, instead of one call a string. False means "look closer", not
+    "found": a run across two pieces counts, and so does any ``\u`` or ``\/`` escape.
+
+    Why it is exact: undoing an escape other than ``\uXXXX`` and ``\/`` gives a quote, a
+    backslash or a control character, none of which a plain form holds (:class:`KeyForms`),
+    so it cannot join two runs of a form's characters into one; and each piece of ``text``
+    (a string as JSON writes it, a header) stands in it character for character, between
+    characters that are not a plain form's either."""
+    kf = key_forms(keys)
+    return kf.plain and not _HIDING_ESCAPE.search(text) and not _runs(_fold(text), kf)
+
+
 def scrub_text(text: str, secrets: Iterable[str | None]) -> str:
     """``text`` with every run of :data:`MIN_FRAGMENT` or more characters of a secret (of
     :data:`MIN_SECRET_LEN` or more), of its base64/base64url/hex forms, in any case and
@@ -196,10 +232,15 @@ def scrub(value: Any, secrets: Iterable[str | None]) -> Any:
     keys = usable(secrets)
     if not keys:
         return value
+    try:
+        if nothing_to_scrub(json.dumps(value, ensure_ascii=False), keys):
+            return value  # as it is: nothing in it to scrub (nearly always)
+    except (TypeError, ValueError, RecursionError):
+        pass  # not JSON: every string is looked at in turn
     return _scrub_tree(value, keys)
 
 
-def _scrub_tree(value: Any, keys: list[str]) -> Any:
+def _scrub_tree(value: Any, keys: tuple[str, ...]) -> Any:
     if isinstance(value, str):
         return scrub_text(value, keys)
     if isinstance(value, dict):
