@@ -374,8 +374,10 @@ def test_page_assets_are_files_pinned_by_hash() -> None:
     assert found
     csp = html.unescape(found.group(1))
     templates = resources.files("conformance.report").joinpath("templates")
-    for name, tag in (("page.css", "style"), ("page.js", "script"), ("errors.js", "script")):
-        text = templates.joinpath(name).read_text("utf-8")
+    pieces = (("page.css",), ("indent.js", "page.js"), ("errors.js",))  # one element each
+    for names, tag in zip(pieces, ("style", "script", "script"), strict=True):
+        name = "+".join(names)
+        text = "".join(templates.joinpath(n).read_text("utf-8") for n in names)
         assert f"<{tag}>{text}</{tag}>" in page, name
         digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
         assert f"'sha256-{digest}'" in csp, name
@@ -673,27 +675,50 @@ def _random_tree(rng: Any, depth: int = 0) -> Any:
     return {rng.choice(keys): _random_tree(rng, depth + 1) for _ in range(rng.randrange(4))}
 
 
-def test_the_panels_indented_json_is_json_dumps_character_for_character() -> None:
-    """The evidence panels' JSON (written without json's slow Python encoder) is what
-    ``json.dumps(..., indent=2, ensure_ascii=False, default=str)`` writes, for every
-    evidence value of a real results file and for 3,000 random trees."""
+def test_the_panels_json_shows_as_json_dumps_indent_2_character_for_character() -> None:
+    """A panel's evidence is written compact and indented by the page's script when it
+    opens (templates/indent.js): what it shows is what ``json.dumps(..., indent=2,
+    ensure_ascii=False, default=str)`` writes, for every evidence value of a real results
+    file and for 3,000 random trees, run through the script itself (Node.js). A block cut
+    at the clip limit still shows, indented, up to the cut."""
     import random
+    import shutil
 
-    from conformance.report.panels import indented_json
+    import conformance
+    from conformance.report.panels import CLIP, json_pre
 
-    def dumps(value: Any) -> str:
-        return json.dumps(value, indent=2, ensure_ascii=False, default=str)
-
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js runs the page's indenter here; not installed")
     sample = json.loads((Path(__file__).parent / "data" / "results-sample.json").read_text())
     values = [r.get("evidence") for r in sample["results"]]
     values += [v for r in sample["results"] for v in (r.get("evidence") or {}).values()]
     rng = random.Random(23)
     values += [_random_tree(rng) for _ in range(3000)]
     assert len(values) > 3000
-    differ = [v for v in values if indented_json(v) != dumps(v)]
+    shown = [html.unescape(re.sub(r"^<pre[^>]*>|</pre>$", "", json_pre(v))) for v in values]
+    long = {"text": "x" * (CLIP + 50), "n": [1, 2]}
+    shown.append(html.unescape(re.sub(r"^<pre[^>]*>|</pre>$", "", json_pre(long))))
+    script = (Path(conformance.__file__).parent / "report" / "templates" / "indent.js").read_text()
+    run = f"{script}\nconst input=require('fs').readFileSync(0,'utf8');"
+    run += "process.stdout.write(JSON.stringify(JSON.parse(input).map(indentJSON)));"
+    proc = subprocess.run(
+        [node, "-e", run], input=json.dumps(shown), capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    indented = json.loads(proc.stdout)
+    expected = [json.dumps(v, indent=2, ensure_ascii=False, default=str) for v in values]
+    differ = [
+        (v, got)
+        for v, got, want in zip(values, indented[: len(values)], expected, strict=True)
+        if got != want
+    ]
     assert differ == [], differ[:3]
+    cut = len(json.dumps(long, ensure_ascii=False)) - CLIP
+    assert f'data-cut="{cut}"' in json_pre(long)
+    assert indented[-1].startswith('{\n  "text": "xxx') and len(indented[-1]) > CLIP
     with pytest.raises(TypeError):
-        indented_json({(1, 2): "a tuple key"})
+        json_pre({(1, 2): "a tuple key"})
 
 
 def test_declared_and_drift_files_hold_their_data_an_item_to_a_line() -> None:

@@ -35,7 +35,7 @@ from urllib.parse import quote
 import pytest
 from reportdocs import TARGETS, make_doc, record
 
-from conformance.report import cell_id, write_report
+from conformance.report import cell_id, redact, write_report
 from conftest import SHIPPED_TARGETS
 
 pytestmark = pytest.mark.browser
@@ -223,6 +223,11 @@ def test_mismatch_cell_opens_its_evidence(site: dict[str, Any]) -> None:
     ):
         assert needle in text, f"evidence panel lacks {needle!r}"
     assert "sk-live-SECRET123" not in proc.stdout
+    # The panel's JSON is written compact and shown as json.dumps(indent=2) writes it (of
+    # the record as the report keeps it: credential headers redacted).
+    shown = "".join(dom.panel_text)
+    for item in redact(rec["evidence"]["requests"]):
+        assert json.dumps(item, indent=2, ensure_ascii=False, default=str) in shown, item
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -354,7 +354,8 @@ def render(view: View) -> str:
     ``data-case`` and ``data-outcome``; ``index.html#<cell id>`` (or ``#open=<cell id>``)
     opens that cell's evidence on load."""
     run = view.doc["run"]
-    style, errors_js, page_js = asset("page.css"), asset("errors.js"), asset("page.js")
+    style, errors_js = asset("page.css"), asset("errors.js")
+    page_js = asset("indent.js") + asset("page.js")  # one script: the panels indent with it
     csp = (
         "default-src 'none'; "
         f"script-src {csp_hash(errors_js)} {csp_hash(page_js)}; "

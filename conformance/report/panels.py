@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import json
 import re
-from json.encoder import encode_basestring as _quote  # json's own (C) string encoder
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,75 +43,17 @@ def clip(text: str, limit: int = CLIP) -> str:
     return text[:limit] + f"\n... ({len(text) - limit} more characters cut)"
 
 
-def _json(value: Any) -> str:
-    return clip(indented_json(value))
-
-
-def indented_json(value: Any) -> str:
-    """``json.dumps(value, indent=2, ensure_ascii=False, default=str)``, character for
-    character (tests/test_report.py holds it to that), at less than half the cost: with an
-    ``indent``, json leaves its C encoder for a Python one that passes every piece of text
-    up through a generator per level, and the panels' evidence was a third of the page's
-    rendering time."""
-    out: list[str] = []
-    _indent(value, out, "\n")
-    return "".join(out)
-
-
-def _indent(o: Any, out: list[str], nl: str) -> None:
-    # json's order of tests: str, None, True, False, int, float, list/tuple, dict, default
-    if isinstance(o, str):
-        out.append(_quote(o))
-    elif o is None:
-        out.append("null")
-    elif o is True:
-        out.append("true")
-    elif o is False:
-        out.append("false")
-    elif isinstance(o, int):
-        out.append(int.__repr__(o))
-    elif isinstance(o, float):
-        out.append(_float(o))
-    elif isinstance(o, list | tuple) and o:
-        inner = nl + "  "
-        sep = "[" + inner
-        for item in o:
-            out.append(sep)
-            sep = "," + inner
-            _indent(item, out, inner)
-        out.append(nl + "]")
-    elif isinstance(o, dict) and o:
-        inner = nl + "  "
-        sep = "{" + inner
-        for k, v in o.items():
-            out.append(sep + _quote(_json_key(k)) + ": ")
-            sep = "," + inner
-            _indent(v, out, inner)
-        out.append(nl + "}")
-    elif isinstance(o, list | tuple | dict):
-        out.append("[]" if isinstance(o, list | tuple) else "{}")
-    else:  # default=str
-        out.append(_quote(str(o)))
-
-
-def _float(o: float) -> str:
-    if o != o:
-        return "NaN"
-    if o in (float("inf"), float("-inf")):
-        return "Infinity" if o > 0 else "-Infinity"
-    return float.__repr__(o)
-
-
-def _json_key(k: Any) -> str:
-    if isinstance(k, str):
-        return k
-    if isinstance(k, float):
-        return _float(k)
-    if isinstance(k, bool) or k is None:
-        return {True: "true", False: "false", None: "null"}[k]
-    if isinstance(k, int):
-        return int.__repr__(k)
-    raise TypeError(f"keys must be str, int, float, bool or None, not {type(k).__name__}")
+def json_pre(value: Any) -> str:
+    """``value`` as a ``<pre class="json">`` block: compact JSON, as ``json.dumps`` writes it
+    by default (its C encoder: an ``indent`` would make json use its Python one), which the
+    page's script indents as ``json.dumps(value, indent=2)`` would when the panel opens
+    (``templates/indent.js``; a panel only ever shows through that script). A block past
+    :data:`CLIP` characters is cut there, and says by how much (``data-cut``)."""
+    compact = json.dumps(value, ensure_ascii=False, default=str)
+    if len(compact) <= CLIP:
+        return f'<pre class="json">{text(compact)}</pre>'
+    cut = len(compact) - CLIP
+    return f'<pre class="json" data-cut="{cut}">{text(compact[:CLIP])}</pre>'
 
 
 def safe_href(url: Any) -> str | None:
@@ -231,12 +172,11 @@ def _requests_html(requests: Any) -> list[str]:
                 ]
                 summary = " · ".join(bits)
             parts.append(
-                f'<div class="req"><div class="reqh">#{i} {e(summary)}</div>'
-                f'<pre class="json">{text(_json(item))}</pre></div>'
+                f'<div class="req"><div class="reqh">#{i} {e(summary)}</div>{json_pre(item)}</div>'
             )
         return parts
     if requests:
-        return [f'<h3>Probe requests</h3><pre class="json">{text(_json(requests))}</pre>']
+        return [f"<h3>Probe requests</h3>{json_pre(requests)}"]
     return []
 
 
@@ -260,5 +200,5 @@ def evidence_html(record: dict[str, Any]) -> str:
     ]
     rest = {k: v for k, v in evidence.items() if k != "requests" and k not in FACT_KEYS}
     if rest:
-        parts.append(f'<h3>Evidence</h3><pre class="json">{text(_json(rest))}</pre>')
+        parts.append(f"<h3>Evidence</h3>{json_pre(rest)}")
     return "".join(parts)

@@ -11,6 +11,8 @@ if(!cell||!cell.classList.contains('cell'))return false;
 var tpl=cell.querySelector('template.ev');if(!tpl)return false;
 if(cell.getAttribute('data-col')==='declared-only')showDeclared(true);
 body.replaceChildren(tpl.content.cloneNode(true));
+body.querySelectorAll('pre.json').forEach(function(pre){var cut=pre.getAttribute('data-cut');
+pre.textContent=indentJSON(pre.textContent)+(cut?'\n... ('+cut+' more characters cut)':'');});
 if(cur)cur.classList.remove('sel');cur=cell;cell.classList.add('sel');
 panel.hidden=false;panel.setAttribute('data-open-cell',id);
 panel.setAttribute('data-visible',panel.offsetWidth>0&&panel.offsetHeight>0?'1':'0');
