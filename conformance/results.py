@@ -133,16 +133,24 @@ def finite(value: Any) -> Any:
     return value
 
 
-def write_results(path: Path, doc: dict[str, Any]) -> None:
+def write_results(path: Path, doc: dict[str, Any], text: str | None = None) -> None:
     """Validate, then write atomically, so a reader never sees half a file; strict JSON
-    (no bare ``Infinity`` or ``NaN``, see :func:`finite`)."""
-    try:
-        text = dumps_results(doc)
-    except ValueError:  # a non-finite number somewhere: the slow, exact rewrite
-        doc = finite(doc)
-        text = dumps_results(doc)
+    (no bare ``Infinity`` or ``NaN``, see :func:`finite`). ``text``: ``doc`` as
+    :func:`results_text` wrote it, when the caller has it already."""
+    if text is None:
+        doc, text = results_text(doc)
     validate_results(doc)
     write_atomic(path, text)
+
+
+def results_text(doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """results.json's text for ``doc``, and the document it is the text of: ``doc``, or its
+    copy with every non-finite number written as a string (:func:`finite`)."""
+    try:
+        return doc, dumps_results(doc)
+    except ValueError:  # a non-finite number somewhere: the slow, exact rewrite
+        doc = finite(doc)
+        return doc, dumps_results(doc)
 
 
 def dumps_results(doc: dict[str, Any]) -> str:

@@ -721,6 +721,52 @@ def test_the_panels_json_shows_as_json_dumps_indent_2_character_for_character() 
         json_pre({(1, 2): "a tuple key"})
 
 
+def test_one_scan_of_the_results_text_finds_every_credential_redact_would_blank() -> None:
+    """write_report walks a document to redact it only when a scan of its JSON text finds a
+    credential-named member (needs_redaction): over 3,000 random trees of credential names
+    in any case (the Kelvin sign too), redacted and unredacted values, escaped quotes and
+    values that are not strings, the scan finds every tree redact() changes; and a run's
+    records with their redacted headers are not walked."""
+    import random
+
+    from conformance.report import needs_redaction, redact
+
+    names = [
+        "x-api-key",
+        "X-Api-Key",
+        "AUTHORIZATION",
+        "cookie",
+        "api_key",
+        "Api-Key",
+        "x-api-\u212aey",
+        "set-cookie",
+        "proxy-authorization",
+        "x-apikey",
+        "content",
+    ]
+    values = ["sk-live-1", "<redacted>", "Bearer <REDACTED>", 'a "quoted" redacted', 'x"y',
+              "", 3, None, ["sk-live-2"], {"authorization": "Bearer sk-3"}]  # fmt: skip
+    rng = random.Random(5)
+
+    def tree(depth: int = 0) -> Any:
+        if depth > 3 or rng.random() < 0.3:
+            return rng.choice(values)
+        if rng.random() < 0.4:
+            return [tree(depth + 1) for _ in range(rng.randrange(3))]
+        return {rng.choice(names): tree(depth + 1) for _ in range(rng.randrange(4))}
+
+    changed = 0
+    for _ in range(3000):
+        t = tree()
+        if redact(t) != t:
+            changed += 1
+            assert needs_redaction(json.dumps(t, ensure_ascii=False)), t
+    assert changed > 300, changed
+    sample = json.loads((Path(__file__).parent / "data" / "results-sample.json").read_text())
+    clean = redact(sample)
+    assert not needs_redaction(json.dumps(clean, ensure_ascii=False))
+
+
 def test_declared_and_drift_files_hold_their_data_an_item_to_a_line() -> None:
     """declared.json and drift.json are written by json's C encoder a line per item: they
     read back as the same data, and a change to one item changes one line."""

@@ -40,10 +40,11 @@ from conformance.report.model import (
     cell_id,
     cost_text,
     count_outcomes,
+    needs_redaction,
     redact,
 )
 from conformance.report.provenance import cassette_provenance
-from conformance.results import write_atomic, write_results
+from conformance.results import results_text, write_atomic, write_results
 
 __all__ = [
     "ICONS",
@@ -200,14 +201,17 @@ def write_report(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    doc = _escaped(redact(doc), judged_here)  # an endpoint's text is data: no control codes
+    doc = _escaped(doc, judged_here)  # an endpoint's text is data: no control codes
+    doc, text = results_text(doc)
+    if needs_redaction(text):  # one scan of the text rather than a walk of the tree
+        doc, text = results_text(redact(doc))
     changes = drift(escape_tree(previous), doc) if previous is not None else None
     paths = {
         "results": out_dir / "results.json",
         "html": out_dir / "index.html",
         "markdown": out_dir / "matrix.md",
     }
-    write_results(paths["results"], doc)  # validates first: no page from an invalid document
+    write_results(paths["results"], doc, text)  # validates first: no page from a bad document
     view = build_view(doc, changes, declared, provenance)
     markdown = markdown_writer.render(view, _page_url(page_url))
     write_atomic(paths["html"], html_writer.render(view))

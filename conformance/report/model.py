@@ -183,6 +183,22 @@ def records_of(target: str, rows: Iterable[Row]) -> list[dict[str, Any]]:
     return [row.cells[target] for row in rows if target in row.cells]
 
 
+# A member named like a credential whose value is a string that is not already redacted, as
+# json.dumps writes it: in the JSON of a tree that redact() would change, this is found
+# (the names are letters, "-" and "_", which JSON never escapes; IGNORECASE also folds the
+# one non-ASCII letter that lower() makes ASCII, the Kelvin sign). It may find more, such as
+# a value with an escaped quote before its "redacted": then the tree is walked.
+_CREDENTIAL_MEMBER = re.compile(
+    '"(?:' + "|".join(map(re.escape, sorted(SECRET_KEYS))) + ')": "(?![^"]*redacted)', re.I
+)
+
+
+def needs_redaction(json_text: str) -> bool:
+    """Whether :func:`redact` could change the tree ``json_text`` was written from (by
+    ``json.dumps``, default separators): one scan of the text instead of a walk of the tree."""
+    return _CREDENTIAL_MEMBER.search(json_text) is not None
+
+
 def redact(value: Any) -> Any:
     """A copy with credential-looking header values blanked.
 
