@@ -27,6 +27,8 @@ from conformance.filler import filler
 from conformance.settings import Settings
 
 PLACEHOLDER = re.compile(r"\{\{([A-Z_]+[0-9]*)\}\}")
+# What resolve() may share with its input: values nothing can change in place.
+_ATOMS = (str, int, float, bytes, type(None))
 # What {{FRESH}} becomes: "ZF" and ten base32 characters (50 random bits).
 FRESH = re.compile(r"\bZF[A-Z2-7]{10}\b")
 
@@ -103,12 +105,14 @@ class Probe:
     def resolve(self, value: Any, trial: int = 0) -> Any:
         """Replace ``{{K}}``-style placeholders (per trial) in every string of ``value``."""
         if isinstance(value, str):
+            if "{{" not in value:  # nearly every string: no placeholder to look for
+                return value
             return PLACEHOLDER.sub(lambda m: self._placeholder(m.group(1), trial), value)
         if isinstance(value, dict):
             return {k: self.resolve(v, trial) for k, v in value.items()}
         if isinstance(value, list):
             return [self.resolve(v, trial) for v in value]
-        return value
+        return value if isinstance(value, _ATOMS) else copy.deepcopy(value)
 
     def _placeholder(self, name: str, trial: int) -> str:
         if name == "FILLER":
@@ -131,12 +135,16 @@ class Probe:
         return self.nonce(f"{name}/{trial}")
 
     def body(self, *layers: dict[str, Any] | None, trial: int = 0) -> dict[str, Any]:
-        """The base body, the target's extra fields, then each layer; None deletes a key."""
+        """The base body, the target's extra fields, then each layer; None deletes a key.
+
+        The layers are not copied first: :meth:`resolve` builds every mapping and list of the
+        body anew (only strings, numbers and the like, which nothing changes, are shared),
+        so a caller that edits the body never edits a case, a target or a shape."""
         out: dict[str, Any] = {
             "model": self.model,
             "max_tokens": self.settings.max_tokens,
         }
-        out.update(copy.deepcopy(self.extra_body))
+        out.update(self.extra_body)
         for layer in layers:
             for key, value in (layer or {}).items():
                 if key == "prompt":
@@ -144,7 +152,7 @@ class Probe:
                 elif value is None:
                     out.pop(key, None)
                 else:
-                    out[key] = copy.deepcopy(value)
+                    out[key] = value
         out.setdefault("messages", [{"role": "user", "content": self.settings.prompt}])
         return self.resolve(out, trial)
 

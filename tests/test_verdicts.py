@@ -799,3 +799,43 @@ def test_an_unknown_value_is_not_blamed_for_a_request_refused_without_it(harness
     result = harness.run(case)
     assert result.observed == "inconclusive", result.message
     assert "refused without the unknown value too (400)" in result.message
+
+
+def test_a_probe_body_shares_no_container_with_its_layers_or_the_target() -> None:
+    """Probe.body() no longer deep-copies its layers first: resolving placeholders builds
+    every mapping and list anew (and copies anything else that could change in place), so
+    editing a body, as bisection and the oracles do, never edits a case, a shape or the
+    target's extra fields."""
+    import copy
+
+    from conformance.probe import Probe
+    from conftest import settings_for_tests
+
+    extra = {"metadata": {"user_id": "u-{{K}}", "tags": ["a", {"b": [1]}]}}
+    layers = [
+        {"system": [{"type": "text", "text": "s {{N}}"}], "tools": [{"name": "t", "x": (1, [2])}]},
+        {"prompt": [{"type": "text", "text": "hi"}], "stop_sequences": ["{{S}}"], "odd": {3}},
+        {"metadata": {"user_id": "v"}, "max_tokens": None},
+    ]
+    before = copy.deepcopy((extra, layers))
+    p = Probe("t.case", "m", extra, None, settings_for_tests())  # type: ignore[arg-type]
+    body = p.body(*layers)
+    assert "{{" not in str(body) and "max_tokens" not in body, body
+
+    def scramble(value: Any) -> None:
+        if isinstance(value, dict):
+            for v in list(value.values()):
+                scramble(v)
+            value["changed"] = True
+        elif isinstance(value, list):
+            for v in value:
+                scramble(v)
+            value.append("changed")
+        elif isinstance(value, tuple):
+            for v in value:
+                scramble(v)
+        elif isinstance(value, set):
+            value.add("changed")
+
+    scramble(body)
+    assert (extra, layers) == before
