@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import re
 
 # Plain, neutral words for filler text: the size matters, not the meaning.
@@ -73,11 +74,15 @@ FILLER_WORDS = tuple(dict.fromkeys(WORDS))  # without the repeats
 
 @functools.lru_cache(maxsize=256)
 def filler(case_id: str, words: int) -> str:
+    """``words`` words from :data:`WORDS`, then a period: word ``i`` is picked by byte
+    ``i % 32`` of the seed's SHA-256 and by ``7 * i``, so the choice repeats every
+    ``lcm(32, len(WORDS))`` words. One period is picked and repeated (a replay asks for
+    thousands of words for each row that fills a prompt cache)."""
     digest = hashlib.sha256(case_id.encode()).digest()
-    out = []
-    for i in range(words):
-        out.append(WORDS[(digest[i % len(digest)] + i * 7) % len(WORDS)])
-    return " ".join(out) + "."
+    period = math.lcm(len(digest), len(WORDS))
+    one = [WORDS[(digest[i % len(digest)] + i * 7) % len(WORDS)] for i in range(min(words, period))]
+    whole, rest = divmod(words, period)
+    return " ".join(one * whole + one[:rest]) + "."
 
 
 @functools.lru_cache(maxsize=256)

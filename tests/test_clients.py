@@ -423,6 +423,21 @@ def test_shape_to_request_keeps_a_thinking_budget_valid() -> None:
     assert shape["request"]["body"]["thinking"]["budget_tokens"] == 16000, "the shape changed"
 
 
+def test_filler_repeats_one_period_of_the_words_it_picks_one_by_one() -> None:
+    """{{FILLER}} and the cache rows' fillers are made by repeating one period of the word
+    choice; the text is the one picking each word in turn gives (the cassettes hold it)."""
+    import hashlib
+
+    def one_by_one(seed: str, words: int) -> str:
+        digest = hashlib.sha256(seed.encode()).digest()
+        n = len(filler.WORDS)
+        return " ".join(filler.WORDS[(digest[i % 32] + 7 * i) % n] for i in range(words)) + "."
+
+    for words in (0, 1, 7, 415, 416, 417, 832, 1000, 2977, 6001):
+        for seed in ("fields.system", "ZFQ4KD7PXA2M", ""):
+            assert filler.filler.__wrapped__(seed, words) == one_by_one(seed, words)
+
+
 def test_neutral_filler_is_exact_and_neutral() -> None:
     for n in (1, 5, 17, 300, 5703):
         text = filler.neutral_filler(n, f"seed{n}")
