@@ -33,6 +33,7 @@ header list and placeholder.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -118,13 +119,26 @@ def without_credentials(headers: dict[str, str]) -> dict[str, str]:
 
 def kept_headers(items: Iterable[tuple[str, str]], secrets: Iterable[str | None]) -> dict[str, str]:
     """An answer's headers as evidence keeps them: credential headers left out, every name
-    and value scrubbed as received, names folded to lower case (the scan ignores case). One
-    scan of them all decides whether any needs scrubbing (:func:`nothing_to_scrub`)."""
+    and value scrubbed as received, names folded to lower case (the scan ignores case).
+    Nearly every header an endpoint sends repeats from one answer to the next (its name, a
+    content type, a server): each short one is scrubbed once a run and then remembered."""
     pairs = [(k, v) for k, v in items if k.lower() not in CREDENTIAL_HEADERS]
     keys = usable(secrets)
-    if not keys or nothing_to_scrub("\n".join(f"{k}\n{v}" for k, v in pairs), keys):
+    if not keys:
         return {k.lower(): v for k, v in pairs}
-    return {scrub_text(k, keys).lower(): scrub_text(v, keys) for k, v in pairs}
+    return {_kept(k, keys).lower(): _kept(v, keys) for k, v in pairs}
+
+
+def _kept(text: str, keys: tuple[str, ...]) -> str:
+    return _kept_short(text, keys) if len(text) <= _SHORT else scrub_text(text, keys)
+
+
+_SHORT = 256  # what is remembered: in memory only, never written anywhere
+
+
+@functools.lru_cache(maxsize=4096)
+def _kept_short(text: str, keys: tuple[str, ...]) -> str:
+    return scrub_text(text, keys)
 
 
 def scrub_url(url: str) -> str:

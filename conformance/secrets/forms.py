@@ -210,9 +210,30 @@ def nothing_to_scrub(text: str, keys: tuple[str, ...]) -> bool:
     backslash or a control character, none of which a plain form holds (:class:`KeyForms`),
     so it cannot join two runs of a form's characters into one; and each piece of ``text``
     (a string as JSON writes it, a header) stands in it character for character, between
-    characters that are not a plain form's either."""
+    characters that are not a plain form's either.
+
+    A run of a form lies inside a token (a run of the forms' characters) and holds one of
+    the forms' 4-grams at a multiple of 4 from the token's start (see :func:`_runs`): a
+    token without such a gram holds no run. Tokens repeat from row to row (words of the
+    prompts, field names), so the ones found clean are remembered for the run."""
     kf = key_forms(keys)
-    return kf.plain and not _HIDING_ESCAPE.search(text) and not _runs(_fold(text), kf)
+    if not kf.plain or _HIDING_ESCAPE.search(text):
+        return False
+    clean = _CLEAN_TOKENS.setdefault(kf.forms, set())
+    new = set(kf.tokens.findall(_fold(text))) - clean
+    grams = kf.grams
+    for token in new:
+        if any(token[i : i + _GRAM] in grams for i in range(0, len(token) - _GRAM + 1, _GRAM)):
+            return False
+    if len(clean) > _CLEAN_TOKENS_MAX:
+        clean.clear()
+    clean |= new
+    return True
+
+
+# The tokens found clean of every form, per run's forms (memory only; bounded).
+_CLEAN_TOKENS: dict[tuple[str, ...], set[str]] = {}
+_CLEAN_TOKENS_MAX = 100_000
 
 
 def scrub_text(text: str, secrets: Iterable[str | None]) -> str:
