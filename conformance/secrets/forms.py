@@ -227,13 +227,15 @@ def nothing_to_scrub(text: str, keys: tuple[str, ...]) -> bool:
             return False
     if len(clean) > _CLEAN_TOKENS_MAX:
         clean.clear()
-    clean |= new
+    clean.update(t for t in new if len(t) <= _CLEAN_TOKEN_LEN)
     return True
 
 
-# The tokens found clean of every form, per run's forms (memory only; bounded).
+# The tokens found clean of every form, per run's forms: in memory only, and bounded (an
+# endpoint's endless word is not kept).
 _CLEAN_TOKENS: dict[tuple[str, ...], set[str]] = {}
 _CLEAN_TOKENS_MAX = 100_000
+_CLEAN_TOKEN_LEN = 64
 
 
 def scrub_text(text: str, secrets: Iterable[str | None]) -> str:
