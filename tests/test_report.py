@@ -805,3 +805,19 @@ def test_a_run_s_own_records_are_escaped_once_and_the_rest_of_them_still(tmp_pat
     got = record(kept, "llamacpp", "fields.top_k")
     assert got["declared"]["says"] == "Supported\\x1b[2K\\u202e" and got["row"] == "top_k\\x07"
     assert list(got) == list(rec), "the record's fields keep their order"
+
+
+def test_the_page_escaper_treats_every_kind_of_value_as_html_escape_of_its_text() -> None:
+    """e() takes a fast way for strings with nothing to escape and for numbers; every value
+    comes out as html.escape(str(value)) (None as nothing)."""
+    from conformance.report.panels import e
+
+    class Odd(str):
+        def __str__(self) -> str:
+            return "<odd & 'x'>"
+
+    values = ["plain", "", "a<b", 'q"', "it's", "&amp;", 0, -3, 2**70, True, False, 1.5,
+              float("nan"), Odd("shown as itself"), ["<li>"], {"k": "&"}]  # fmt: skip
+    for value in values:
+        assert e(value) == html.escape(str(value), quote=True), value
+    assert e(None) == ""

@@ -19,15 +19,20 @@ CLIP = 20_000  # characters per evidence block: one runaway response must not bl
 FACT_KEYS = ("status", "http_status", "stop_reason", "usage", "samples", "sample", "reason")
 
 
-_SPECIAL = re.compile("[&<>\"']")
+_needs_escape = re.compile("[&<>\"']").search
 
 
 def e(value: Any) -> str:
     """``value`` escaped for HTML text and attributes (a search first: most of the page's
     40,000 strings have nothing to escape, and html.escape's five passes cost twice as
-    much)."""
-    text = "" if value is None else str(value)
-    return html.escape(text, quote=True) if _SPECIAL.search(text) else text
+    much; and a number has nothing to escape)."""
+    kind = type(value)
+    if kind is str:
+        return html.escape(value, quote=True) if _needs_escape(value) else value
+    if kind is int or value is None:
+        return "" if value is None else str(value)
+    text = str(value)
+    return html.escape(text, quote=True) if _needs_escape(text) else text
 
 
 def text(value: str) -> str:
