@@ -289,7 +289,7 @@ def bench_scaling(reps: int, scratch: Path) -> list[dict[str, Any]]:
     machine's speed drifts over a minute by more than the 20% the per-row bound allows, and
     measuring one scale after the other would compare the drift. For the same reason the
     per-row cost is the median over the repetitions of each replay's time above the floor
-    measured just before it (the two seconds apart, on the same machine state), not the
+    measured just before it (seconds apart, on the same machine state), not the
     best replay less the best floor, which may come from two different minutes."""
     env = child_env({"ANTHROPIC_CONFORMANCE_CACHE": str(scratch / "sdk-memo")})
     plans = {}
