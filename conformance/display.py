@@ -51,11 +51,20 @@ def escape_tree(value: Any) -> Any:
     of a walk in Python over every string (a tenth of replay's time). ASCII output keeps
     both fast: every escape then starts with a backslash, which the regex finds at once,
     and the text stays one byte a character."""
+    return escaped_json(value)[0]
+
+
+def escaped_json(value: Any) -> tuple[Any, str | None]:
+    """:func:`escape_tree` of ``value``, and, when that is ``value`` itself (nothing needed
+    escaping), the ``json.dumps(value)`` text the check wrote: a caller that serializes
+    the value next (the runner's record) reuses it rather than encode it again."""
     try:
         text = json.dumps(value, allow_nan=True)
     except (TypeError, ValueError, RecursionError):
-        return _escape_walk(value)
-    return _escape_walk(value) if _CONTROL_IN_JSON.search(text) else value
+        return _escape_walk(value), None
+    if _CONTROL_IN_JSON.search(text):
+        return _escape_walk(value), None
+    return value, text
 
 
 def _escape_walk(value: Any) -> Any:

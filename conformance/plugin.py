@@ -238,8 +238,9 @@ class CaseItem(pytest.Item):
 
         run = _session(self.config)
         assert run is not None
-        record = run.run_case(self.case, self.target).to_dict()
-        self.user_properties.append((RESULT_KEY, json.dumps(record)))
+        result = run.run_case(self.case, self.target)
+        record = result.to_dict()
+        self.user_properties.append((RESULT_KEY, result.to_json()))
         row = expectations.classify_one(record, run.expectations)
         from conformance.report.scoreboard import column_of
 

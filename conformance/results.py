@@ -52,12 +52,31 @@ class Result:
     requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    # ``json.dumps(evidence)``, when whoever made the record has it already (the runner's
+    # escape check writes it): :meth:`to_json` then splices it in rather than encode the
+    # evidence, most of a record, once more. Not part of the record.
+    evidence_json: str | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The record as a dict, sharing its values: it is serialized at once (the plugin
         stores it as JSON), and ``asdict``'s deep copy of the evidence cost more per row than
         replaying the row's answers."""
-        return dict(vars(self))
+        record = dict(vars(self))
+        del record["evidence_json"]
+        return record
+
+    def to_json(self) -> str:
+        """``json.dumps(self.to_dict())``, exactly: the members before and after the
+        evidence are encoded, and the evidence's text, when :attr:`evidence_json` holds it,
+        goes between them as written (so the evidence must not change after it was)."""
+        record = self.to_dict()
+        if self.evidence_json is None:
+            return json.dumps(record)
+        keys = list(record)
+        at = keys.index("evidence")
+        head = json.dumps({k: record[k] for k in keys[:at]})
+        tail = json.dumps({k: record[k] for k in keys[at + 1 :]})
+        return f'{head[:-1]}, "evidence": {self.evidence_json}, {tail[1:]}'
 
 
 @dataclass

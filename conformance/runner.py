@@ -17,7 +17,7 @@ from conformance import recording, transport
 from conformance import settings as settings_module
 from conformance.cases import Case, Profile, declared_for
 from conformance.client import Client
-from conformance.display import escape_controls, escape_tree
+from conformance.display import escape_controls, escaped_json
 from conformance.oracles import ORACLES
 from conformance.oracles.base import no_verdict_from_failures
 from conformance.probe import FRESH, Probe, fresh_code, unrecorded_code
@@ -133,6 +133,8 @@ def run_case(
         evidence.setdefault("why", case.why)
     if case.workaround:
         evidence["workaround"] = case.workaround
+    # an endpoint may quote the key back, or send terminal control codes
+    evidence, evidence_json = escaped_json(scrub(evidence, secrets or []))
     return Result(
         id=case.id,
         target=target.name,
@@ -142,11 +144,11 @@ def run_case(
         declared=declared,
         observed=obs.observed.value,
         outcome=outcome.value,
-        # an endpoint may quote the key back, or send terminal control codes
-        evidence=escape_tree(scrub(evidence, secrets or [])),
+        evidence=evidence,
         message=escape_controls(scrub(f"{obs.message} — {reason}", secrets or [])),
         duration_ms=int((time.monotonic() - started) * 1000),
         requests=client.requests - before[0],
         input_tokens=client.input_tokens - before[1],
         output_tokens=client.output_tokens - before[2],
+        evidence_json=evidence_json,
     )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -37,3 +38,43 @@ def test_a_clean_tree_comes_back_as_it_is() -> None:
         got = escape_tree(tree)
         assert got == tree, tree
         assert got is tree or "\\u0000" in str(tree) or "\\b" in str(tree), tree
+
+
+def _random_tree(rng: random.Random, depth: int = 0) -> Any:
+    atoms: list[Any] = [
+        "plain", "caf\u00e9 \u2014", "\U0001f44f", '"q" \\ \t\n', "\x1b[2K", "\u202e", None,
+        True, 0, -3, 2.5, float("nan"), float("inf"), 10**20,
+    ]  # fmt: skip
+    if depth > 3 or rng.random() < 0.35:
+        return rng.choice(atoms)
+    if rng.random() < 0.5:
+        return [_random_tree(rng, depth + 1) for _ in range(rng.randrange(4))]
+    keys = ["a", "b\u00e9", "\x07bell", "requests", "1"]
+    return {rng.choice(keys): _random_tree(rng, depth + 1) for _ in range(rng.randrange(4))}
+
+
+def test_a_record_text_that_reuses_the_escape_checks_json_is_the_records_json() -> None:
+    """The runner keeps the JSON its escape check wrote of a row's evidence, and the record's
+    text splices it in (``Result.to_json``): on 3,000 random evidence trees (control codes,
+    non-ASCII and astral text, NaN and infinities, keys and values alike) that text is
+    exactly ``json.dumps`` of the record, and the kept JSON is there only for a tree that
+    came back as itself."""
+    from conformance.display import escaped_json
+    from conformance.results import Result
+
+    rng = random.Random(23)
+    kept = 0
+    for _ in range(3000):
+        tree = {"requests": [_random_tree(rng)], "x": _random_tree(rng)}
+        evidence, text = escaped_json(tree)
+        assert evidence == escape_tree(tree) or evidence != evidence  # NaN != NaN
+        assert (text is not None) == (evidence is tree)
+        kept += text is not None
+        result = Result(
+            id="fields.x", target="t\u00e9", table="fields", row="x", variant=None,
+            declared={"status": "honored"}, observed="honored", outcome="pass",
+            evidence=evidence, message="m \u2014 \\x1b", evidence_json=text,
+        )  # fmt: skip
+        assert result.to_json() == json.dumps(result.to_dict())
+        assert "evidence_json" not in result.to_dict()
+    assert 500 < kept < 2900  # both ways were taken
