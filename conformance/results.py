@@ -123,14 +123,23 @@ def build_document(run: RunInfo, results: list[Result] | list[dict[str, Any]]) -
     return {"schema_version": 1, "run": run_dict, "results": records}
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str | list[str]) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``: a
-    reader (or a second run writing the same report directory) never sees half a file."""
+    reader (or a second run writing the same report directory) never sees half a file.
+
+    ``text`` may be a list of the pieces the file is, written one after the other: a
+    report of megabytes then never exists as one string (nor as its bytes), each a fresh
+    allocation the size of the file, whose pages the system faults in one by one (some
+    15,000 a replay of the shipped cassettes), and at four bytes a character once a
+    single emoji is in it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            if isinstance(text, str):
+                fh.write(text)
+            else:
+                fh.writelines(text)
         os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a report is meant to be published
         os.replace(tmp, path)
     except BaseException:
@@ -152,12 +161,12 @@ def finite(value: Any) -> Any:
     return value
 
 
-def write_results(path: Path, doc: dict[str, Any], text: str | None = None) -> None:
+def write_results(path: Path, doc: dict[str, Any], text: str | list[str] | None = None) -> None:
     """Validate, then write atomically, so a reader never sees half a file; strict JSON
     (no bare ``Infinity`` or ``NaN``, see :func:`finite`). ``text``: ``doc`` as
-    :func:`results_text` wrote it, when the caller has it already."""
+    :func:`results_text` or :func:`results_parts` wrote it, when the caller has it."""
     if text is None:
-        doc, text = results_text(doc)
+        doc, text = results_parts(doc)
     validate_results(doc)
     write_atomic(path, text)
 
@@ -165,22 +174,41 @@ def write_results(path: Path, doc: dict[str, Any], text: str | None = None) -> N
 def results_text(doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """results.json's text for ``doc``, and the document it is the text of: ``doc``, or its
     copy with every non-finite number written as a string (:func:`finite`)."""
+    doc, parts = results_parts(doc)
+    return doc, "".join(parts)
+
+
+def results_parts(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """:func:`results_text` as the pieces of the text (see :func:`dumps_results_parts`)."""
     try:
-        return doc, dumps_results(doc)
+        return doc, dumps_results_parts(doc)
     except ValueError:  # a non-finite number somewhere: the slow, exact rewrite
         doc = finite(doc)
-        return doc, dumps_results(doc)
+        return doc, dumps_results_parts(doc)
 
 
 def dumps_results(doc: dict[str, Any]) -> str:
     """results.json's text: one row to a line, each row compact. Diffs stay row by row,
     and the C encoder writes it (``indent`` would make json use its Python encoder: a third
     of a replay's report time)."""
+    return "".join(dumps_results_parts(doc))
+
+
+def dumps_results_parts(doc: dict[str, Any]) -> list[str]:
+    """:func:`dumps_results`'s text as its pieces, for :func:`write_atomic`: the opening
+    (``doc`` but its results), then each row with the separator after it, then the end.
+    Each piece is whole JSON text or punctuation: nothing a scan of the text could find
+    spans two of them."""
     head = {k: v for k, v in doc.items() if k != "results"}
-    rows = ",\n".join(json.dumps(r, ensure_ascii=False, allow_nan=False) for r in doc["results"])
     opening = json.dumps(head, ensure_ascii=False, allow_nan=False)[:-1]
     comma = ", " if head else ""
-    return f'{opening}{comma}"results": [\n{rows}\n]}}\n'
+    parts = [f'{opening}{comma}"results": [\n']
+    rows = doc["results"]
+    parts.extend(f"{json.dumps(r, ensure_ascii=False, allow_nan=False)},\n" for r in rows[:-1])
+    if rows:
+        parts.append(json.dumps(rows[-1], ensure_ascii=False, allow_nan=False))
+    parts.append("\n]}\n")
+    return parts
 
 
 def load_results(path: Path) -> dict[str, Any]:

@@ -821,3 +821,49 @@ def test_the_page_escaper_treats_every_kind_of_value_as_html_escape_of_its_text(
     for value in values:
         assert e(value) == html.escape(str(value), quote=True), value
     assert e(None) == ""
+
+
+def test_the_page_and_results_written_in_pieces_are_the_joined_text(tmp_path: Path) -> None:
+    """write_report writes index.html and results.json as their pieces, never one string:
+    the files are exactly ``render`` and ``dumps_results`` of the same view and document
+    (an astral character and a credential in a record among them); a scan of the pieces
+    finds a credential where a scan of the joined text does; and the page's template is
+    filled as ``string.Template.substitute`` fills it, ``$$``, ``${name}`` and errors too."""
+    from string import Template
+
+    from conformance.report import html as html_writer
+    from conformance.report import needs_redaction
+    from conformance.report.html import asset, fill
+    from conformance.report.model import build_view
+    from conformance.results import dumps_results, dumps_results_parts
+
+    doc = make_doc(["deepseek", "llamacpp"])
+    record(doc, "llamacpp", "fields.top_k")["message"] = "clap \U0001f44f \u2014 done"
+    paths = write_report(copy.deepcopy(doc), tmp_path / "out")
+    written = json.loads(paths["results"].read_text())
+    assert paths["results"].read_text() == dumps_results(written)
+    view = build_view(written, None, None, None)
+    assert paths["html"].read_text() == html_writer.render(view)
+    assert "\U0001f44f" in paths["html"].read_text()
+
+    leaked = copy.deepcopy(doc)
+    rec = record(leaked, "deepseek", "fields.top_k")
+    rec["evidence"] = {"requests": [{"headers": {"x-api-key": "sk-live-123"}}]}
+    for d in (doc, leaked):
+        parts = dumps_results_parts(d)
+        assert any(map(needs_redaction, parts)) == needs_redaction("".join(parts))
+    assert any(map(needs_redaction, dumps_results_parts(leaked)))
+    assert "sk-live-123" not in (write_report(leaked, tmp_path / "leak")["results"]).read_text()
+
+    values = {"a": "1", "b": ["x", "y"], "c": "$3"}
+    for template in ("$a and ${b}: $$c, $c.", "no placeholder", "$a$b", "", "$$"):
+        want = Template(template).substitute({k: "".join(v) for k, v in values.items()})
+        assert "".join(fill(template, values)) == want, template
+    with pytest.raises(KeyError):
+        fill("$missing", values)
+    with pytest.raises(ValueError):
+        fill("a $ b", values)
+    page = asset("page.html")
+    names = {m.group("named") or m.group("braced") for m in Template.pattern.finditer(page)}
+    values = {name: f"<{name}>" for name in names if name}
+    assert "".join(fill(page, values)) == Template(page).substitute(values)

@@ -44,7 +44,7 @@ from conformance.report.model import (
     redact,
 )
 from conformance.report.provenance import cassette_provenance
-from conformance.results import results_text, write_atomic, write_results
+from conformance.results import results_parts, write_atomic, write_results
 
 __all__ = [
     "ICONS",
@@ -202,9 +202,9 @@ def write_report(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = _escaped(doc, judged_here)  # an endpoint's text is data: no control codes
-    doc, text = results_text(doc)
-    if needs_redaction(text):  # one scan of the text rather than a walk of the tree
-        doc, text = results_text(redact(doc))
+    doc, text = results_parts(doc)
+    if any(map(needs_redaction, text)):  # a scan of the text rather than a walk of the tree
+        doc, text = results_parts(redact(doc))
     changes = drift(escape_tree(previous), doc) if previous is not None else None
     paths = {
         "results": out_dir / "results.json",
@@ -214,7 +214,7 @@ def write_report(
     write_results(paths["results"], doc, text)  # validates first: no page from a bad document
     view = build_view(doc, changes, declared, provenance)
     markdown = markdown_writer.render(view, _page_url(page_url))
-    write_atomic(paths["html"], html_writer.render(view))
+    write_atomic(paths["html"], html_writer.render_parts(view))
     write_atomic(paths["markdown"], markdown)
     if declared is not None:
         paths["declared"] = out_dir / "declared.json"

@@ -142,9 +142,14 @@ def _totals_cells(view: View, rows: list[Row]) -> str:
 
 
 def matrix_html(view: View) -> str:
-    """The matrix's ``<thead>``, one ``<tbody>`` a table and the totals, as one string
-    joined once: the cells and their panels are most of a 4 MB page, and adding row
-    strings together copied all of it several times over."""
+    """The matrix's ``<thead>``, one ``<tbody>`` a table and the totals."""
+    return "".join(matrix_parts(view))
+
+
+def matrix_parts(view: View) -> list[str]:
+    """:func:`matrix_html` as its pieces, never joined by the page (:func:`render_parts`):
+    the cells and their panels are most of a 4 MB page, and adding row strings together
+    copied all of it several times over."""
     head = "".join(
         f'<th scope="col" data-target="{e(t.name)}"{_col(t)} '
         f'title="{e(t.name)} · {e(t.model)} · {e(t.host)} · {e(t.source)}">{e(t.name)}'
@@ -177,7 +182,7 @@ def matrix_html(view: View) -> str:
         '<tfoot><tr><th class="rowh" scope="row">All tables</th>'
         f"{_totals_cells(view, view.rows)}</tr></tfoot>"
     )
-    return "".join(out)
+    return out
 
 
 def targets_html(view: View) -> str:
@@ -353,6 +358,37 @@ def render(view: View) -> str:
     """The page for ``view``. Cells carry ``id`` (see :func:`cell_id`), ``data-target``,
     ``data-case`` and ``data-outcome``; ``index.html#<cell id>`` (or ``#open=<cell id>``)
     opens that cell's evidence on load."""
+    return "".join(render_parts(view))
+
+
+def fill(template: str, values: dict[str, str | list[str]]) -> list[str]:
+    """``Template(template).substitute(values)`` as the list of its pieces: the template's
+    text between placeholders, and each value (a list value's pieces in turn). ``$$`` is
+    a ``$``; a missing name raises ``KeyError``, a bad placeholder ``ValueError``, as
+    ``substitute`` does."""
+    out: list[str] = []
+    at = 0
+    for m in Template.pattern.finditer(template):
+        out.append(template[at : m.start()])
+        name = m.group("named") or m.group("braced")
+        if name is not None:
+            value = values[name]
+            if isinstance(value, list):
+                out.extend(value)
+            else:
+                out.append(value)
+        elif m.group("escaped") is not None:
+            out.append(Template.delimiter)
+        else:
+            raise ValueError(f"invalid placeholder in the page's template at {m.start()}")
+        at = m.end()
+    out.append(template[at:])
+    return out
+
+
+def render_parts(view: View) -> list[str]:
+    """:func:`render`'s page as its pieces, for a writer that writes them in turn
+    (:func:`conformance.results.write_atomic`): the page never exists as one string."""
     run = view.doc["run"]
     style, errors_js = asset("page.css"), asset("errors.js")
     page_js = asset("indent.js") + asset("page.js")  # one script: the panels indent with it
@@ -371,7 +407,7 @@ def render(view: View) -> str:
         f"{len(view.rows)} rows &times; {n_obs or len(view.targets)} targets run{more}: "
         f"{chips(view.totals)} · {e(run['mode'])} · {e(fmt_time(run.get('started')))}"
     )
-    return Template(asset("page.html")).substitute(
+    values: dict[str, str | list[str]] = dict(
         csp=e(csp),
         title=e(f"Anthropic API compatibility matrix — {fmt_time(run.get('started'))}"),
         style=style,
@@ -383,10 +419,11 @@ def render(view: View) -> str:
         alerts=_alerts(view),
         controls=_controls(view),
         matrix_class="" if view.observed else " show-declared",
-        matrix=matrix_html(view),
+        matrix=matrix_parts(view),
         provenance=" · ".join(e(p) for p in view.run_facts),
         legend=legend_html(view),
         targets=targets_html(view),
         drift=drift_html(view.drift) if view.drift is not None else "",
         declared_changes=declared_changes_html(view.declared_changes),
     )
+    return fill(asset("page.html"), values)
