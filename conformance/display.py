@@ -28,10 +28,23 @@ _TABLE = {code: _escape(code) for code in _CONTROLS if code not in (0x09, 0x0A)}
 _ONE_LINE = {**_TABLE, 0x09: "\\t", 0x0A: "\\n"}
 
 
+def _any_of(table: dict[int, str]) -> re.Pattern[str]:
+    return re.compile("[" + "".join(re.escape(chr(code)) for code in sorted(table)) + "]")
+
+
+# Whether a text holds anything its table escapes: one search in C, where ``translate``
+# looks every character up in the table from Python's side (a row's message, each of its
+# terminal lines: a few percent of a replay).
+_IN_TABLE = _any_of(_TABLE)
+_IN_ONE_LINE = _any_of(_ONE_LINE)
+
+
 def escape_controls(text: str, *, one_line: bool = False) -> str:
     """``text`` with every control character as a visible escape; tab and newline are kept
     unless ``one_line`` (a terminal line per row must stay one line)."""
-    return text.translate(_ONE_LINE if one_line else _TABLE)
+    if one_line:
+        return text.translate(_ONE_LINE) if _IN_ONE_LINE.search(text) else text
+    return text.translate(_TABLE) if _IN_TABLE.search(text) else text
 
 
 # What a control character can look like in json.dumps(...) output (ensure_ascii): \uXXXX,

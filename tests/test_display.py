@@ -78,3 +78,20 @@ def test_a_record_text_that_reuses_the_escape_checks_json_is_the_records_json() 
         assert result.to_json() == json.dumps(result.to_dict())
         assert "evidence_json" not in result.to_dict()
     assert 500 < kept < 2900  # both ways were taken
+
+
+def test_escaping_a_line_searches_then_translates_as_the_table_says() -> None:
+    """``escape_controls`` skips ``translate`` for a text with nothing to escape: for every
+    control character, tab and newline, alone or in non-ASCII and astral text, either way,
+    its result is the table's translation."""
+    from conformance.display import _ONE_LINE, _TABLE, escape_controls
+
+    rng = random.Random(9)
+    others = ["a", "caf\u00e9", "\u2014", "\U0001f44f", " ", "\\", "x1b"]
+    for code in [*_CONTROLS, 0x09, 0x0A, 0x41]:
+        for _ in range(20):
+            pieces = rng.choices(others, k=rng.randrange(5))
+            pieces.insert(rng.randrange(len(pieces) + 1), chr(code))
+            text = "".join(pieces)
+            assert escape_controls(text) == text.translate(_TABLE), (hex(code), text)
+            assert escape_controls(text, one_line=True) == text.translate(_ONE_LINE), hex(code)
