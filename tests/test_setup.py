@@ -304,3 +304,18 @@ def test_the_equals_form_writes_the_report_outside_the_repo(tmp_path: Path) -> N
     ids = [line for f in case_files for line in f.read_text().splitlines() if "- id: " in line]
     assert len(doc["results"]) == len(ids) > 0
     assert (outside / "index.html").is_file() and (outside / "matrix.md").is_file()
+
+
+def test_the_benchmark_pairs_each_run_s_per_row_costs_at_20_and_5_targets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The per-row growth from 5 to 20 targets is taken within each repetition (its runs
+    are seconds apart), not from two medians that may come from different minutes: a
+    machine twice as slow in one repetition leaves that repetition's ratio as it was."""
+    bench: Any = load_script(REPO / "benchmarks" / "run.py", "bench_growth", monkeypatch)
+    rows = {5: 500, 20: 2000}
+    above = {5: [0.5, 1.0, 0.5], 20: [2.2, 4.4, 1.8]}  # repetition 2 ran at half speed
+    got = bench.growth(above, rows, 20)
+    assert [round(g, 3) for g in got] == [0.1, 0.1, -0.1]
+    assert bench.growth(above, rows, 5) == [0.0, 0.0, 0.0]
+    assert bench.growth(above, {5: 0, 20: 2000}, 20) == []
