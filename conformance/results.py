@@ -164,22 +164,17 @@ def finite(value: Any) -> Any:
 def write_results(path: Path, doc: dict[str, Any], text: str | list[str] | None = None) -> None:
     """Validate, then write atomically, so a reader never sees half a file; strict JSON
     (no bare ``Infinity`` or ``NaN``, see :func:`finite`). ``text``: ``doc`` as
-    :func:`results_text` or :func:`results_parts` wrote it, when the caller has it."""
+    :func:`results_parts` wrote it, when the caller has it."""
     if text is None:
         doc, text = results_parts(doc)
     validate_results(doc)
     write_atomic(path, text)
 
 
-def results_text(doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """results.json's text for ``doc``, and the document it is the text of: ``doc``, or its
-    copy with every non-finite number written as a string (:func:`finite`)."""
-    doc, parts = results_parts(doc)
-    return doc, "".join(parts)
-
-
 def results_parts(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """:func:`results_text` as the pieces of the text (see :func:`dumps_results_parts`)."""
+    """results.json's text for ``doc``, as its pieces (:func:`dumps_results_parts`), and
+    the document it is the text of: ``doc``, or its copy with every non-finite number
+    written as a string (:func:`finite`)."""
     try:
         return doc, dumps_results_parts(doc)
     except ValueError:  # a non-finite number somewhere: the slow, exact rewrite
@@ -187,18 +182,13 @@ def results_parts(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         return doc, dumps_results_parts(doc)
 
 
-def dumps_results(doc: dict[str, Any]) -> str:
-    """results.json's text: one row to a line, each row compact. Diffs stay row by row,
-    and the C encoder writes it (``indent`` would make json use its Python encoder: a third
-    of a replay's report time)."""
-    return "".join(dumps_results_parts(doc))
-
-
 def dumps_results_parts(doc: dict[str, Any]) -> list[str]:
-    """:func:`dumps_results`'s text as its pieces, for :func:`write_atomic`: the opening
-    (``doc`` but its results), then each row with the separator after it, then the end.
-    Each piece is whole JSON text or punctuation: nothing a scan of the text could find
-    spans two of them."""
+    """results.json's text, as the pieces :func:`write_atomic` writes in turn: one row to
+    a line, each row compact, so diffs stay row by row; written by the C encoder (an
+    ``indent`` would make json use its Python encoder: a third of a replay's report
+    time). The pieces are the opening (``doc`` but its results), each row with the
+    separator after it, and the end: each is whole JSON text or punctuation, so nothing a
+    scan of the text could find spans two of them."""
     head = {k: v for k, v in doc.items() if k != "results"}
     opening = json.dumps(head, ensure_ascii=False, allow_nan=False)[:-1]
     comma = ", " if head else ""

@@ -825,23 +825,24 @@ def test_the_page_escaper_treats_every_kind_of_value_as_html_escape_of_its_text(
 
 def test_the_page_and_results_written_in_pieces_are_the_joined_text(tmp_path: Path) -> None:
     """write_report writes index.html and results.json as their pieces, never one string:
-    the files are exactly ``render`` and ``dumps_results`` of the same view and document
-    (an astral character and a credential in a record among them); a scan of the pieces
-    finds a credential where a scan of the joined text does; and the page's template is
-    filled as ``string.Template.substitute`` fills it, ``$$``, ``${name}`` and errors too."""
+    the files are exactly ``render`` and the joined ``dumps_results_parts`` of the same
+    view and document (an astral character and a credential in a record among them); a
+    scan of the pieces finds a credential where a scan of the joined text does; and the
+    page's template is filled as ``string.Template.substitute`` fills it, ``$$``,
+    ``${name}`` and errors too."""
     from string import Template
 
     from conformance.report import html as html_writer
     from conformance.report import needs_redaction
     from conformance.report.html import asset, fill
     from conformance.report.model import build_view
-    from conformance.results import dumps_results, dumps_results_parts
+    from conformance.results import dumps_results_parts
 
     doc = make_doc(["deepseek", "llamacpp"])
     record(doc, "llamacpp", "fields.top_k")["message"] = "clap \U0001f44f \u2014 done"
     paths = write_report(copy.deepcopy(doc), tmp_path / "out")
     written = json.loads(paths["results"].read_text())
-    assert paths["results"].read_text() == dumps_results(written)
+    assert paths["results"].read_text() == "".join(dumps_results_parts(written))
     view = build_view(written, None, None, None)
     assert paths["html"].read_text() == html_writer.render(view)
     assert "\U0001f44f" in paths["html"].read_text()

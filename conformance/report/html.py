@@ -141,15 +141,10 @@ def _totals_cells(view: View, rows: list[Row]) -> str:
     )
 
 
-def matrix_html(view: View) -> str:
-    """The matrix's ``<thead>``, one ``<tbody>`` a table and the totals."""
-    return "".join(matrix_parts(view))
-
-
 def matrix_parts(view: View) -> list[str]:
-    """:func:`matrix_html` as its pieces, never joined by the page (:func:`render_parts`):
-    the cells and their panels are most of a 4 MB page, and adding row strings together
-    copied all of it several times over."""
+    """The matrix's ``<thead>``, one ``<tbody>`` a table and the totals, as pieces the page
+    never joins (:func:`render_parts`): the cells and their panels are most of a 4 MB page,
+    and adding row strings together copied all of it several times over."""
     head = "".join(
         f'<th scope="col" data-target="{e(t.name)}"{_col(t)} '
         f'title="{e(t.name)} · {e(t.model)} · {e(t.host)} · {e(t.source)}">{e(t.name)}'
