@@ -834,7 +834,7 @@ def test_the_page_and_results_written_in_pieces_are_the_joined_text(tmp_path: Pa
 
     from conformance.report import html as html_writer
     from conformance.report import needs_redaction
-    from conformance.report.html import asset, fill
+    from conformance.report.assets import asset, fill
     from conformance.report.model import build_view
     from conformance.results import dumps_results_parts
 

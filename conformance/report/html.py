@@ -1,9 +1,10 @@
 """The matrix as one self-contained static page (index.html).
 
-The page's skeleton, style and scripts are files in ``templates/``; this module fills the
-skeleton with escaped fragments (every string goes through :func:`~.panels.e`) and pins the
-inline style and scripts in a Content-Security-Policy by their SHA-256, computed from those
-files at render time: a missed escape still cannot run code or load anything.
+The page's skeleton, style and scripts are files in ``templates/`` (read, hashed and filled
+by :mod:`~.assets`); this module fills the skeleton with escaped fragments (every string
+goes through :func:`~.panels.e`) and pins the inline style and scripts in a
+Content-Security-Policy by their SHA-256, computed from those files at render time: a
+missed escape still cannot run code or load anything.
 
 Layout: the document scrolls as a document (no fixed heights), the matrix comes right after
 a short header, observed columns first; the declared-only columns, the legend, the run's
@@ -12,15 +13,11 @@ details and the declaration changes are one click away.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections import Counter
-from functools import cache
-from importlib import resources
-from string import Template
 from typing import Any
 
 from conformance.report import scoreboard
+from conformance.report.assets import asset, csp_hash, fill
 from conformance.report.loading import fmt_time
 from conformance.report.model import (
     EXPECT_TITLES,
@@ -38,17 +35,6 @@ from conformance.report.model import (
 from conformance.report.panels import clip, declared_only_html, e, evidence_html, source_link
 
 DECLARED_COL = ' data-col="declared-only"'
-
-
-@cache
-def asset(name: str) -> str:
-    """A file of ``templates/`` as text (read once per process)."""
-    return resources.files("conformance.report").joinpath("templates", name).read_text("utf-8")
-
-
-def csp_hash(text: str) -> str:
-    digest = hashlib.sha256(text.encode("utf-8")).digest()
-    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
 def chips(counts: dict[str, int]) -> str:
@@ -354,31 +340,6 @@ def render(view: View) -> str:
     ``data-case`` and ``data-outcome``; ``index.html#<cell id>`` (or ``#open=<cell id>``)
     opens that cell's evidence on load."""
     return "".join(render_parts(view))
-
-
-def fill(template: str, values: dict[str, str | list[str]]) -> list[str]:
-    """``Template(template).substitute(values)`` as the list of its pieces: the template's
-    text between placeholders, and each value (a list value's pieces in turn). ``$$`` is
-    a ``$``; a missing name raises ``KeyError``, a bad placeholder ``ValueError``, as
-    ``substitute`` does."""
-    out: list[str] = []
-    at = 0
-    for m in Template.pattern.finditer(template):
-        out.append(template[at : m.start()])
-        name = m.group("named") or m.group("braced")
-        if name is not None:
-            value = values[name]
-            if isinstance(value, list):
-                out.extend(value)
-            else:
-                out.append(value)
-        elif m.group("escaped") is not None:
-            out.append(Template.delimiter)
-        else:
-            raise ValueError(f"invalid placeholder in the page's template at {m.start()}")
-        at = m.end()
-    out.append(template[at:])
-    return out
 
 
 def render_parts(view: View) -> list[str]:
