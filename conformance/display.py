@@ -67,12 +67,13 @@ def escape_tree(value: Any) -> Any:
     return escaped_json(value)[0]
 
 
-def escaped_json(value: Any) -> tuple[Any, str | None]:
+def escaped_json(value: Any, text: str | None = None) -> tuple[Any, str | None]:
     """:func:`escape_tree` of ``value``, and, when that is ``value`` itself (nothing needed
-    escaping), the ``json.dumps(value)`` text the check wrote: a caller that serializes
-    the value next (the runner's record) reuses it rather than encode it again."""
+    escaping), the ``json.dumps(value)`` text the check read: a caller that serializes
+    the value next (the runner's record) reuses it rather than encode it again. ``text``:
+    that text when the caller has it already (the scrub's check wrote it)."""
     try:
-        text = json.dumps(value, allow_nan=True)
+        text = json.dumps(value, allow_nan=True) if text is None else text
     except (TypeError, ValueError, RecursionError):
         return _escape_walk(value), None
     if _CONTROL_IN_JSON.search(text):

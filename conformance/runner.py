@@ -22,7 +22,7 @@ from conformance.oracles import ORACLES
 from conformance.oracles.base import no_verdict_from_failures
 from conformance.probe import FRESH, Probe, fresh_code, unrecorded_code
 from conformance.results import Declared, Observed, Result, decide_outcome
-from conformance.secrets import scrub
+from conformance.secrets import scrub, scrub_json
 from conformance.settings import Settings
 from conformance.targets import Target
 from conformance.vocabulary import Observation
@@ -134,7 +134,7 @@ def run_case(
     if case.workaround:
         evidence["workaround"] = case.workaround
     # an endpoint may quote the key back, or send terminal control codes
-    evidence, evidence_json = escaped_json(scrub(evidence, secrets or []))
+    evidence, evidence_json = escaped_json(*scrub_json(evidence, secrets or []))
     return Result(
         id=case.id,
         target=target.name,

@@ -127,6 +127,9 @@ def _pieces(key: str) -> list[str]:
         "plain words only", "", "caf\u00e9 \U0001f600", 'a "quoted" \\ thing', "\x1b[2J",
         key, key[:12], key[3:11], key[:7], key.upper(), std, std.replace("/", "\\/"),
         escaped, json.dumps(escaped).strip('"'), f"x{key[2:14]}y", "\\u0041\\/",
+        key.replace("k", "\u212a"), "x" + key[:8].replace("k", "\u212a", 1) + "y",
+        f"\u2014{key[:10]}\u00e9", f"{key[:5]}\u00e9{key[5:]}",
+        f"\U0001f600{key[1:13]}", "\\u2014" + key[:9],
         *forms, *(f[:9] for f in forms),
     ]  # fmt: skip
     return pieces
@@ -171,6 +174,26 @@ def test_one_scan_of_a_whole_tree_or_of_all_headers_scrubs_what_each_string_woul
     clean = {"role": "user", "content": [{"type": "text", "text": "plain words only"}]}
     plain = '"' not in key  # a key with a quote or backslash: every string is looked at
     assert (scrub(clean, keys) is clean) == plain and scrub(clean, keys) == clean
+
+
+def test_the_escapes_that_may_hide_a_key_are_those_of_characters_that_fold_into_ascii() -> None:
+    """The one scan of a tree reads its ASCII JSON, where every character beyond ASCII is a
+    ``\\uXXXX`` escape: it looks closer at an escape only when the character may be a key's
+    (one that lower() makes ASCII, one for one). Over every code point, those are exactly
+    the ones whose escape it treats so; and ``\\/`` too."""
+    from conformance.secrets.forms import _HIDING_ESCAPE
+
+    for code in range(0x110000):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        char = chr(code)
+        low = char.lower()
+        may_be_a_key_s = len(low) == 1 and ord(low) < 128
+        escaped = json.dumps(char)  # "\\u212a" beyond ASCII, the character itself below
+        if code >= 128:
+            assert bool(_HIDING_ESCAPE.search(escaped)) == may_be_a_key_s, hex(code)
+        assert _HIDING_ESCAPE.search(f"\\u{code:04x}") or not may_be_a_key_s or code > 0xFFFF
+    assert _HIDING_ESCAPE.search("a\\/b") and not _HIDING_ESCAPE.search("caf\\u00e9 \\ud83d")
 
 
 # --- leaks: in process, every kept string ---------------------------------------------------

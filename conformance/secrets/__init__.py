@@ -48,6 +48,7 @@ from conformance.secrets.forms import (
     key_forms,
     key_spans,
     scrub,
+    scrub_json,
     scrub_text,
     usable,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "scrub_body",
     "scrub_bytes",
     "scrub_header_value",
+    "scrub_json",
     "scrub_text",
     "scrub_url",
     "url_secrets",

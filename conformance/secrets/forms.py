@@ -196,7 +196,13 @@ def _replace(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(out)
 
 
-_HIDING_ESCAPE = re.compile(r"\\[u/]")  # the escapes that can make a key's characters
+# The escapes that can make a key's characters: ``\/``, ``\u00XX`` of an ASCII character,
+# and ``\u212a``, the Kelvin sign, which str.lower() makes "k": the one character beyond
+# ASCII that folds into one of ASCII (tests/test_hostile.py checks every code point). Any
+# other ``\uXXXX``, such as ``json.dumps`` writes for every character beyond ASCII, stands
+# for a character no form holds, which ends a run of a form's characters there as it would
+# unescaped.
+_HIDING_ESCAPE = re.compile(r"\\(?:/|u(?:00[0-7][0-9a-f]|212a))", re.IGNORECASE)
 
 
 def nothing_to_scrub(text: str, keys: tuple[str, ...]) -> bool:
@@ -204,13 +210,16 @@ def nothing_to_scrub(text: str, keys: tuple[str, ...]) -> bool:
     as is or behind escapes, so that :func:`scrub_text` of any piece of it would change
     nothing: one scan of a whole JSON document (every string of a tree) or of all of a
     message's headers joined, instead of one call a string. False means "look closer", not
-    "found": a run across two pieces counts, and so does any ``\u`` or ``\/`` escape.
+    "found": a run across two pieces counts, and so does a ``\/`` escape or a ``\u`` one
+    that may stand for a form's character (:data:`_HIDING_ESCAPE`).
 
     Why it is exact: undoing an escape other than ``\uXXXX`` and ``\/`` gives a quote, a
     backslash or a control character, none of which a plain form holds (:class:`KeyForms`),
-    so it cannot join two runs of a form's characters into one; and each piece of ``text``
-    (a string as JSON writes it, a header) stands in it character for character, between
-    characters that are not a plain form's either.
+    so it cannot join two runs of a form's characters into one; nor can a ``\uXXXX`` of a
+    character that is not one of a form's, even folded: its backslash ends the run before
+    it, and what follows it may only start a longer token, never hide a run. Each piece of
+    ``text`` (a string as JSON writes it, with or without ``ensure_ascii``; a header) stands
+    in it so, between characters that are not a plain form's either.
 
     A run of a form lies inside a token (a run of the forms' characters) and holds one of
     the forms' 4-grams at a multiple of 4 from the token's start (see :func:`_runs`): a
@@ -252,15 +261,24 @@ def scrub_text(text: str, secrets: Iterable[str | None]) -> str:
 def scrub(value: Any, secrets: Iterable[str | None]) -> Any:
     """``value`` with each secret replaced by the placeholder, in every string it holds
     (keys of mappings included)."""
+    return scrub_json(value, secrets)[0]
+
+
+def scrub_json(value: Any, secrets: Iterable[str | None]) -> tuple[Any, str | None]:
+    """:func:`scrub` of ``value``, and, when that is ``value`` itself found clean by one
+    scan of its JSON, that ``json.dumps(value)`` text (ASCII, as json writes it by default):
+    a caller that encodes the value next (the runner's escape check and record) reuses it.
+    None when there are no keys (nothing was encoded) or the tree was walked."""
     keys = usable(secrets)
     if not keys:
-        return value
+        return value, None
     try:
-        if nothing_to_scrub(json.dumps(value, ensure_ascii=False), keys):
-            return value  # as it is: nothing in it to scrub (nearly always)
+        text = json.dumps(value)
     except (TypeError, ValueError, RecursionError):
-        pass  # not JSON: every string is looked at in turn
-    return _scrub_tree(value, keys)
+        return _scrub_tree(value, keys), None  # not JSON: every string is looked at in turn
+    if nothing_to_scrub(text, keys):
+        return value, text  # as it is: nothing in it to scrub (nearly always)
+    return _scrub_tree(value, keys), None
 
 
 def _scrub_tree(value: Any, keys: tuple[str, ...]) -> Any:
