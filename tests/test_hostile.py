@@ -145,11 +145,12 @@ def _tree(rng: Any, pieces: list[str], depth: int = 0) -> Any:
 
 @pytest.mark.parametrize("key", [HOSTILE_KEY, "sk-local-ccproxy", 'sk-"odd\\key-1234'])
 def test_one_scan_of_a_whole_tree_or_of_all_headers_scrubs_what_each_string_would(key: str):
-    """scrub() and kept_headers() first scan the whole tree (as JSON) or all the headers at
-    once, and look at each string only when that scan finds something: over 2,000 trees and
-    header sets made of a key's forms, cut, folded and escaped, the result is what scrubbing
-    every string gives, and a clean tree comes back as the same object, unwalked (unless a
-    key holds a quote or a backslash, which JSON escapes: then every string is looked at)."""
+    """scrub() first scans the whole tree (as its ASCII JSON) and looks at each string only
+    when that scan finds something; kept_headers() remembers the short values it scrubbed:
+    over 2,000 trees and header sets made of a key's forms, cut, folded and escaped, the
+    result is what scrubbing every string gives, and a clean tree comes back as the same
+    object, unwalked (unless a key holds a quote or a backslash, which JSON escapes: then
+    every string is looked at)."""
     import random
 
     from conformance.secrets import kept_headers, scrub, usable

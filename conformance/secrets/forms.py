@@ -208,8 +208,8 @@ _HIDING_ESCAPE = re.compile(r"\\(?:/|u(?:00[0-7][0-9a-f]|212a))", re.IGNORECASE)
 def nothing_to_scrub(text: str, keys: tuple[str, ...]) -> bool:
     r"""True when no part of ``text`` can hold a run of a key (``keys`` from :func:`usable`),
     as is or behind escapes, so that :func:`scrub_text` of any piece of it would change
-    nothing: one scan of a whole JSON document (every string of a tree) or of all of a
-    message's headers joined, instead of one call a string. False means "look closer", not
+    nothing: one scan of a whole JSON document (every string of a tree, see
+    :func:`scrub_json`) instead of one call a string. False means "look closer", not
     "found": a run across two pieces counts, and so does a ``\/`` escape or a ``\u`` one
     that may stand for a form's character (:data:`_HIDING_ESCAPE`).
 
